@@ -1,0 +1,191 @@
+"""The citizen's account: help, privacy, language, status, pause and resume, erasure.
+
+These are reached by commands at any point of the intake and come back to the step the
+citizen was on (kept in the draft as `_return`).
+"""
+
+from __future__ import annotations
+
+from bot.flows.base import Context, Invalid, Outcome, Reply, Step, advance, escape, goto
+from bot.flows.intake import new_draft
+from bot.i18n import N_
+
+STATUS_LABELS: dict[str, str] = {
+    "submitted": N_("submitted"),
+    "in_review": N_("in review"),
+    "accepted": N_("accepted"),
+    "rejected": N_("not retained"),
+    "needs_info": N_("waiting for your answer"),
+    "withdrawn": N_("withdrawn"),
+}
+
+
+def help_reply(ctx: Context) -> Reply:
+    return Reply(
+        ctx._(
+            "<b>How this works</b>\nAnswer the questions one by one; I keep your draft "
+            "as you go. Commands:\n"
+            "/start – continue where you were\n"
+            "/new – start a new proposal\n"
+            "/back – go back one question\n"
+            "/cancel – pause (your draft is kept)\n"
+            "/status – your proposals and their status\n"
+            "/language – change the language\n"
+            "/privacy – what is stored about you\n"
+            "/delete_me – erase your personal data"
+        )
+    )
+
+
+def privacy_reply(ctx: Context) -> Reply:
+    return Reply(
+        ctx._(
+            "<b>Your data</b>\nWe store what you answer here (your idea, the place, and the "
+            "name and contact details you choose to give), your Telegram id to answer you, "
+            "and your language. Only the staff who handle the proposals read them. Your "
+            "contact details go to coaches and similar initiatives only if you agree.\n\n"
+            "/delete_me erases your personal data at any time; your proposals then stay, "
+            "without your name or contact."
+        )
+    )
+
+
+async def status_reply(ctx: Context) -> Reply:
+    proposals = await ctx.services.my_proposals()
+    if not proposals:
+        return Reply(ctx._("You have not submitted any proposal yet."))
+    lines = [
+        ctx.t.ngettext(
+            "<b>Your proposal</b>", "<b>Your {count} proposals</b>", len(proposals)
+        ).format(count=len(proposals))
+    ]
+    for proposal in proposals:
+        status = ctx._(STATUS_LABELS.get(proposal.status, proposal.status))
+        lines.append(
+            f"\n<b>{escape(proposal.reference)}</b> · {escape(proposal.title)}\n"
+            f"{status} · {ctx.t.date(proposal.submitted_at)}"
+        )
+    return Reply("\n".join(lines))
+
+
+class ReturningStep(Step):
+    """A detour from the intake that goes back to the step the citizen left."""
+
+    def next(self, ctx: Context) -> str:
+        return str(ctx.draft.pop("_return", None) or "welcome")
+
+
+class ResumeStep(ReturningStep):
+    name = "resume"
+
+    def prompt(self, ctx: Context) -> Reply:
+        title = ctx.draft.get("title")
+        text = (
+            ctx._("You have a proposal in progress: “{title}”.").format(title=escape(title))
+            if title
+            else ctx._("You have a proposal in progress.")
+        )
+        return Reply(
+            text,
+            [
+                [ctx.button(ctx._("▶ Continue where I was"), "continue")],
+                [ctx.button(ctx._("🆕 Start a new proposal"), "new")],
+            ],
+        )
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please choose with the buttons below."))
+
+    async def on_button(self, ctx: Context, value: str) -> Outcome:
+        if value == "continue":
+            return advance()
+        if value == "new":
+            ctx.draft.clear()
+            ctx.draft.update(new_draft())
+            return goto("title")
+        raise Invalid(ctx._("Please choose with the buttons below."))
+
+
+class ConfirmNewStep(ResumeStep):
+    name = "confirm_new"
+
+    def prompt(self, ctx: Context) -> Reply:
+        return Reply(
+            ctx._("Start a new proposal? The draft “{title}” will be discarded.").format(
+                title=escape(ctx.draft.get("title", ""))
+            ),
+            [
+                [ctx.button(ctx._("🆕 Yes, start a new one"), "new")],
+                [ctx.button(ctx._("▶ No, continue my draft"), "continue")],
+            ],
+        )
+
+
+class PausedStep(ReturningStep):
+    name = "paused"
+
+    def prompt(self, ctx: Context) -> Reply:
+        return Reply(
+            ctx._(
+                "⏸ Paused. Your draft is kept: send /start to continue where you were, or "
+                "/new to start a new proposal."
+            )
+        )
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Your draft is on hold."))
+
+
+class EraseConfirmStep(ReturningStep):
+    name = "erase_confirm"
+
+    def prompt(self, ctx: Context) -> Reply:
+        return Reply(
+            ctx._(
+                "<b>Erase your personal data?</b> Your name, contact details, Telegram id and "
+                "your draft will be deleted. Your submitted proposals stay, anonymised. This "
+                "cannot be undone."
+            ),
+            [
+                [ctx.button(ctx._("🗑 Yes, erase my data"), "erase")],
+                [ctx.button(ctx._("No, keep everything"), "keep")],
+            ],
+        )
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please answer with the buttons below."))
+
+    async def on_button(self, ctx: Context, value: str) -> Outcome:
+        if value == "keep":
+            return advance(notice=ctx._("Nothing was erased."))
+        if value != "erase":
+            raise Invalid(ctx._("Please answer with the buttons below."))
+        count = await ctx.services.erase_me()
+        return goto(
+            "erased",
+            notice=ctx.t.ngettext(
+                "Done: your personal data is erased and your proposal is anonymised.",
+                "Done: your personal data is erased and your {count} proposals are anonymised.",
+                count,
+            ).format(count=count)
+            if count
+            else ctx._("Done: your personal data is erased."),
+        )
+
+
+class ErasedStep(Step):
+    """Shown once after erasure; the conversation row is gone, so nothing follows."""
+
+    name = "erased"
+
+    def prompt(self, ctx: Context) -> Reply:
+        return Reply(ctx._("Send /start if you ever want to make a new proposal."))
+
+    def next(self, ctx: Context) -> str:
+        return "erased"
+
+
+ACCOUNT_STEPS: dict[str, Step] = {
+    step.name: step
+    for step in (ResumeStep(), ConfirmNewStep(), PausedStep(), EraseConfirmStep(), ErasedStep())
+}

@@ -1,0 +1,161 @@
+"""The pieces conversations are built from: inputs, replies, steps and their outcomes.
+
+A step is a small object: its prompt, the inputs it accepts, a parser that stores a value
+in the draft or raises `Invalid` with a message in the citizen's language, and the next
+step as a function of the draft. Steps never talk to Telegram; the runner does.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.flows.services import ChatServices
+    from bot.i18n import Translator
+
+CALLBACK_LIMIT = 64
+
+
+class InputKind(StrEnum):
+    TEXT = "text"
+    BUTTON = "button"
+    LOCATION = "location"
+    COMMAND = "command"
+    UNSUPPORTED = "unsupported"
+    EDITED = "edited"
+
+
+@dataclass(frozen=True)
+class Input:
+    kind: InputKind
+    text: str = ""
+    argument: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    replace: bool = False
+    """Edit the message whose button was pressed instead of sending a new one."""
+
+
+class Invalid(Exception):
+    """Input that does not fit the step; the message is already in the citizen's language."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    goto: str | None = None
+    stay: bool = False
+    notice: str | None = None
+
+
+def advance(notice: str | None = None) -> Outcome:
+    """Go on to the step the current one names as next."""
+    return Outcome(notice=notice)
+
+
+def stay() -> Outcome:
+    """Show the same step again, edited in place (toggles)."""
+    return Outcome(stay=True)
+
+
+def goto(step: str, notice: str | None = None) -> Outcome:
+    return Outcome(goto=step, notice=notice)
+
+
+def encode_callback(step: str, value: str, version: int) -> str:
+    data = f"{step}:{value}:v{version}"
+    if len(data.encode()) > CALLBACK_LIMIT:
+        raise ValueError(f"callback_data over {CALLBACK_LIMIT} bytes: {data!r}")
+    return data
+
+
+@dataclass(frozen=True)
+class Callback:
+    step: str
+    value: str
+    version: int
+
+
+def decode_callback(data: str) -> Callback | None:
+    """`step:value:vN` → Callback; None for anything else (old formats, forged payloads)."""
+    head, sep, version = data.rpartition(":v")
+    step, sep2, value = head.partition(":")
+    if not sep or not sep2 or not step or not version.isdigit():
+        return None
+    return Callback(step=step, value=value, version=int(version))
+
+
+def escape(value: object) -> str:
+    """Escape anything a citizen typed before it goes into an HTML message."""
+    return html.escape(str(value), quote=False)
+
+
+@dataclass
+class Context:
+    """What a step sees: the draft, the language and what it may ask of storage."""
+
+    draft: dict[str, Any]
+    t: Translator
+    version: int
+    services: ChatServices
+    step: str = ""
+
+    def _(self, message: str) -> str:
+        return self.t.gettext(message)
+
+    def switch_language(self, language: str) -> None:
+        from bot.i18n import Translator
+
+        self.t = Translator(language)
+
+    def button(self, label: str, value: str, step: str | None = None) -> Button:
+        return Button(label, encode_callback(step or self.step, value, self.version))
+
+
+def rows(buttons: Sequence[Button], per_row: int) -> list[list[Button]]:
+    return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
+
+
+class Step:
+    """One question of a conversation. Subclasses override what they accept."""
+
+    name: str = ""
+    progress: int | None = None
+    """The number shown as "step N of M"; sub-steps share their parent's number."""
+
+    def prompt(self, ctx: Context) -> Reply:
+        raise NotImplementedError
+
+    def skip(self, ctx: Context) -> bool:
+        return False
+
+    def next(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please use the buttons below."))
+
+    async def on_button(self, ctx: Context, value: str) -> Outcome:
+        raise Invalid(ctx._("This button does not belong to this question."))
+
+    async def on_location(self, ctx: Context, latitude: float, longitude: float) -> Outcome:
+        raise Invalid(ctx._("A location is not what this question asks for."))

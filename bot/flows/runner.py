@@ -1,0 +1,290 @@
+"""Runs one update through the conversation whose state lives in the database.
+
+For each update: load the chat's row under its lock, run the step (or the command),
+save the row, and only then hand the replies to the Telegram side to send. A stale button
+(its version is not the draft's) or an input the step does not take gets a short hint and
+the current prompt again; the draft is never lost.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from bot.flows.account import (
+    ACCOUNT_STEPS,
+    help_reply,
+    privacy_reply,
+    status_reply,
+)
+from bot.flows.base import (
+    Context,
+    Input,
+    InputKind,
+    Invalid,
+    Outcome,
+    Reply,
+    Step,
+    decode_callback,
+)
+from bot.flows.intake import STEPS, new_draft
+from bot.flows.services import ChatServices
+from bot.i18n import Translator, language_from_telegram
+from storage.conversations import ConversationStore
+from storage.models import Conversation
+
+OVERLAYS = {"language", "resume", "confirm_new", "paused", "erase_confirm"}
+FINISHED = {"done", "erased"}
+
+
+@dataclass(frozen=True)
+class Sender:
+    chat_id: int
+    user_id: int
+    language_code: str | None = None
+
+
+@dataclass
+class Result:
+    """What the Telegram side does once the new state is committed."""
+
+    replies: list[Reply] = field(default_factory=list)
+    edit: Reply | None = None
+    """New content for the message whose button was pressed (toggles)."""
+    close_pressed: bool = False
+    """Remove the buttons of the message whose button was pressed (the question is answered)."""
+    toast: str | None = None
+    """Short text for the answer to a button press."""
+    language: str = "en"
+    duplicate: bool = False
+
+
+class Runner:
+    def __init__(
+        self, store: ConversationStore, *, default_language: str, reference_prefix: str
+    ) -> None:
+        self.store = store
+        self.default_language = default_language
+        self.reference_prefix = reference_prefix
+        self.steps: dict[str, Step] = {**STEPS, **ACCOUNT_STEPS}
+
+    async def handle(self, sender: Sender, inp: Input, update_id: int | None = None) -> Result:
+        """Apply one input; an update already applied (Telegram redelivers after a crash)
+        is acknowledged without effect."""
+        async with self.store.open(sender.chat_id) as (session, conversation):
+            last = conversation.last_update_id
+            if update_id is not None and last is not None and update_id <= last:
+                return Result(duplicate=True)
+            services = ChatServices(session, sender.chat_id, sender.user_id, self.reference_prefix)
+            result = await self._run(conversation, sender, inp, services)
+            if update_id is not None and not services.erased:
+                conversation.last_update_id = update_id
+        return result
+
+    async def language_of(self, chat_id: int, language_code: str | None) -> str:
+        """The language to use for a chat outside a step (error messages)."""
+        async with self.store.open(chat_id) as (_session, conversation):
+            return (
+                conversation.language
+                or language_from_telegram(language_code)
+                or self.default_language
+            )
+
+    async def _run(
+        self, conversation: Conversation, sender: Sender, inp: Input, services: ChatServices
+    ) -> Result:
+        telegram_language = language_from_telegram(sender.language_code)
+        known_language = conversation.language or telegram_language
+        ctx = Context(
+            draft=copy.deepcopy(conversation.draft),
+            t=Translator(known_language or self.default_language),
+            version=conversation.version,
+            services=services,
+            step=conversation.step,
+        )
+        result = Result()
+        first_contact = ctx.step == "start" or ctx.step not in self.steps
+        if first_contact:
+            ctx.draft = new_draft()
+            ctx.step = "welcome" if known_language else "language"
+            ctx.version += 1
+            if inp.kind is InputKind.BUTTON:
+                result.toast = ctx._("This button is from an earlier conversation.")
+
+        if not first_contact or inp.kind is InputKind.COMMAND:
+            await self._dispatch(ctx, inp, result)
+
+        if services.erased:
+            result.language = ctx.t.language
+            return result
+        conversation.step = ctx.step
+        conversation.draft = ctx.draft
+        conversation.version = ctx.version
+        if known_language or ctx.t.language != (known_language or self.default_language):
+            conversation.language = ctx.t.language
+        if conversation.language is None and ctx.step != "language":
+            conversation.language = ctx.t.language
+        result.language = ctx.t.language
+        if not result.replies and result.edit is None:
+            result.replies.append(self._prompt(ctx))
+        return result
+
+    async def _dispatch(self, ctx: Context, inp: Input, result: Result) -> None:
+        step = self.steps[ctx.step]
+        if inp.kind is InputKind.COMMAND:
+            await self._command(ctx, inp, result)
+            return
+        if inp.kind is InputKind.UNSUPPORTED:
+            result.replies.append(
+                self._prompt(ctx, ctx._("I can only read text messages and buttons here."))
+            )
+            return
+        if inp.kind is InputKind.EDITED:
+            result.replies.append(
+                self._prompt(
+                    ctx,
+                    ctx._(
+                        "I do not read edited messages: please send the correction as a new "
+                        "message."
+                    ),
+                )
+            )
+            return
+        if inp.kind is InputKind.BUTTON:
+            callback = decode_callback(inp.text)
+            if callback is None or callback.version != ctx.version or callback.step != ctx.step:
+                result.toast = ctx._("This button is from an earlier message.")
+                result.replies.append(
+                    self._prompt(
+                        ctx, ctx._("That button is from an earlier message. Here is where we are:")
+                    )
+                )
+                return
+        try:
+            if inp.kind is InputKind.BUTTON:
+                outcome = await step.on_button(ctx, decode_callback(inp.text).value)  # type: ignore[union-attr]
+            elif inp.kind is InputKind.LOCATION:
+                assert inp.latitude is not None and inp.longitude is not None
+                outcome = await step.on_location(ctx, inp.latitude, inp.longitude)
+            else:
+                outcome = await step.on_text(ctx, inp.text)
+        except Invalid as invalid:
+            if inp.kind is InputKind.BUTTON:
+                result.toast = invalid.message
+            else:
+                result.replies.append(self._prompt(ctx, invalid.message))
+            return
+        self._apply(ctx, step, outcome, result, pressed=inp.kind is InputKind.BUTTON)
+
+    def _apply(
+        self, ctx: Context, step: Step, outcome: Outcome, result: Result, *, pressed: bool
+    ) -> None:
+        if ctx.services.erased:
+            result.close_pressed = pressed
+            result.replies.append(
+                Reply((outcome.notice or "") + "\n\n" + self.steps["erased"].prompt(ctx).text)
+            )
+            return
+        ctx.version += 1
+        if outcome.stay:
+            result.edit = self._prompt(ctx) if pressed else None
+            if not pressed:
+                result.replies.append(self._prompt(ctx))
+            return
+        target = outcome.goto or step.next(ctx)
+        target = self._after_edit(ctx, step, target)
+        if step.progress is not None and target != step.name:
+            history: list[str] = ctx.draft.setdefault("_history", [])
+            if not history or history[-1] != step.name:
+                history.append(step.name)
+        ctx.step = target
+        while self.steps[ctx.step].skip(ctx):
+            ctx.step = self._after_edit(ctx, self.steps[ctx.step], self.steps[ctx.step].next(ctx))
+        result.close_pressed = pressed
+        result.replies.append(self._prompt(ctx, outcome.notice))
+
+    def _after_edit(self, ctx: Context, source: Step, target: str) -> str:
+        """While editing from the review, leaving the edited field returns to the review."""
+        target_step = self.steps[target]
+        if (
+            ctx.draft.get("_editing")
+            and source.name != "review"
+            and source.progress is not None
+            and target_step.progress is not None
+            and target_step.progress != source.progress
+        ):
+            ctx.draft.pop("_editing")
+            return "review"
+        return target
+
+    async def _command(self, ctx: Context, inp: Input, result: Result) -> None:
+        name = inp.text
+        step = ctx.step
+        in_progress = self.steps[step].progress is not None
+        if name == "start":
+            if step in FINISHED:
+                self._restart(ctx, "welcome")
+            elif step == "paused":
+                ctx.step = ctx.draft.pop("_return", "welcome")
+                ctx.version += 1
+            elif in_progress or step in OVERLAYS - {"language"}:
+                self._overlay(ctx, "resume")
+        elif name == "new":
+            if ctx.draft.get("title") and step not in FINISHED:
+                self._overlay(ctx, "confirm_new")
+            else:
+                self._restart(ctx, "title")
+        elif name == "back":
+            history: list[str] = ctx.draft.get("_history", [])
+            if in_progress and history:
+                ctx.step = history.pop()
+                ctx.version += 1
+            else:
+                result.replies.append(
+                    self._prompt(ctx, ctx._("There is no earlier question to go back to."))
+                )
+                return
+        elif name == "cancel":
+            if in_progress:
+                self._overlay(ctx, "paused")
+            else:
+                result.replies.append(self._prompt(ctx, ctx._("There is nothing to pause here.")))
+                return
+        elif name == "language":
+            self._overlay(ctx, "language")
+        elif name == "delete_me":
+            self._overlay(ctx, "erase_confirm")
+        elif name in ("help", "privacy", "status"):
+            info = {"help": help_reply, "privacy": privacy_reply}.get(name)
+            result.replies.append(info(ctx) if info else await status_reply(ctx))
+            if step not in FINISHED:
+                result.replies.append(self._prompt(ctx))
+            return
+        else:
+            result.replies.append(
+                self._prompt(
+                    ctx,
+                    ctx._("I do not know the command /{command}. /help lists the commands.").format(
+                        command=name[:32]
+                    ),
+                )
+            )
+            return
+        result.replies.append(self._prompt(ctx))
+
+    def _overlay(self, ctx: Context, name: str) -> None:
+        if ctx.step not in OVERLAYS:
+            ctx.draft["_return"] = ctx.step
+        ctx.step = name
+        ctx.version += 1
+
+    def _restart(self, ctx: Context, step: str) -> None:
+        ctx.draft = new_draft()
+        ctx.step = step
+        ctx.version += 1
+
+    def _prompt(self, ctx: Context, notice: str | None = None) -> Reply:
+        reply = self.steps[ctx.step].prompt(ctx)
+        if notice:
+            reply.text = f"{notice}\n\n{reply.text}"
+        return reply

@@ -1,0 +1,69 @@
+"""Configuration, read only from the environment and `.env`, in one typed object."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["fr", "nl", "en"]
+LANGUAGES: tuple[Language, ...] = ("fr", "nl", "en")
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message is one sentence naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_token: str | None = Field(default=None, description="Bot token from @BotFather")
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    database_url: str = "sqlite+aiosqlite:///data/intake.db"
+    default_language: Language = "fr"
+    reference_prefix: str = Field(default="BXL", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        bot_id, _, secret = value.partition(":")
+        if not bot_id.isdigit() or len(secret) < 20:
+            raise ValueError("expected the form 123456789:ABC… given by @BotFather")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @cached_property
+    def demo(self) -> bool:
+        """Without a token the bot runs against the local Bot API emulator."""
+        return self.telegram_token is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one sentence per problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]).upper() if item["loc"] else "?"
+            problems.append(f"Setting {name} is invalid: {item['msg']}.")
+        raise SettingsError(" ".join(problems)) from None

@@ -1,0 +1,175 @@
+"""Proposals: submission with a per-year sequential reference, listing, erasure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import dialect_insert
+from storage.models import (
+    Citizen,
+    Conversation,
+    Proposal,
+    ProposalEvent,
+    ReferenceCounter,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class NewProposal:
+    """Everything the citizen reviewed, ready to store."""
+
+    submission_key: str
+    language: str
+    title: str
+    description: str
+    carrier: str
+    commune_refnis: str | None = None
+    region_wide: bool = False
+    latitude: float | None = None
+    longitude: float | None = None
+    partners: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+    similar: dict[str, Any] | None = None
+    budget_cents: int | None = None
+    call_id: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    consent_contact: bool = False
+    consent_share: bool = False
+    is_test: bool = False
+
+
+def format_reference(prefix: str, year: int, number: int) -> str:
+    return f"{prefix}-{year}-{number:05d}"
+
+
+async def get_or_create_citizen(
+    session: AsyncSession, telegram_user_id: int, language: str
+) -> Citizen:
+    citizen = (
+        await session.execute(select(Citizen).where(Citizen.telegram_user_id == telegram_user_id))
+    ).scalar_one_or_none()
+    if citizen is None:
+        citizen = Citizen(telegram_user_id=telegram_user_id, language=language)
+        session.add(citizen)
+        await session.flush()
+    elif citizen.language != language:
+        citizen.language = language
+    return citizen
+
+
+async def _next_number(session: AsyncSession, year: int) -> int:
+    insert = dialect_insert(session)
+    await session.execute(
+        insert(ReferenceCounter).values(year=year, last_number=0).on_conflict_do_nothing()
+    )
+    result = await session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last_number=ReferenceCounter.last_number + 1)
+        .returning(ReferenceCounter.last_number)
+    )
+    return int(result.scalar_one())
+
+
+async def submit_proposal(
+    session: AsyncSession,
+    citizen: Citizen,
+    new: NewProposal,
+    reference_prefix: str,
+    now: datetime | None = None,
+) -> tuple[Proposal, bool]:
+    """Store the proposal once per submission key; returns it and whether it is new."""
+    existing = (
+        await session.execute(select(Proposal).where(Proposal.submission_key == new.submission_key))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    now = now or utcnow()
+    number = await _next_number(session, now.year)
+    proposal = Proposal(
+        reference=format_reference(reference_prefix, now.year, number),
+        citizen_id=citizen.id,
+        status="submitted",
+        submitted_at=now,
+        updated_at=now,
+        **new.__dict__,
+    )
+    session.add(proposal)
+    await session.flush()
+    session.add(
+        ProposalEvent(
+            proposal_id=proposal.id,
+            created_at=now,
+            actor="citizen",
+            kind="status",
+            from_status=None,
+            to_status="submitted",
+        )
+    )
+    return proposal, True
+
+
+async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Proposal]:
+    """The citizen's own proposals, newest first."""
+    result = await session.execute(
+        select(Proposal)
+        .join(Citizen, Proposal.citizen_id == Citizen.id)
+        .where(Citizen.telegram_user_id == telegram_user_id)
+        .order_by(Proposal.submitted_at.desc(), Proposal.id.desc())
+    )
+    return list(result.scalars())
+
+
+async def get_proposal(session: AsyncSession, reference: str) -> Proposal | None:
+    return (
+        await session.execute(select(Proposal).where(Proposal.reference == reference))
+    ).scalar_one_or_none()
+
+
+async def count_proposals(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(Proposal.id)))).scalar_one())
+
+
+async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> int:
+    """Erase a citizen's personal data and anonymise their proposals.
+
+    Contact fields, consents, the Telegram id and the conversation (with its draft) are
+    deleted; the proposals stay, without anything that points to the person. Returns the
+    number of proposals anonymised.
+    """
+    citizen = (
+        await session.execute(select(Citizen).where(Citizen.telegram_user_id == telegram_user_id))
+    ).scalar_one_or_none()
+    now = utcnow()
+    anonymised = 0
+    if citizen is not None:
+        for proposal in await proposals_of(session, telegram_user_id):
+            proposal.contact_name = None
+            proposal.contact_email = None
+            proposal.contact_phone = None
+            proposal.consent_contact = False
+            proposal.consent_share = False
+            proposal.latitude = None
+            proposal.longitude = None
+            proposal.citizen_id = None
+            proposal.anonymised_at = now
+            session.add(
+                ProposalEvent(
+                    proposal_id=proposal.id, created_at=now, actor="citizen", kind="anonymised"
+                )
+            )
+            anonymised += 1
+        await session.flush()
+        await session.delete(citizen)
+    conversation = await session.get(Conversation, telegram_user_id)
+    if conversation is not None:
+        await session.delete(conversation)
+    return anonymised

@@ -1,0 +1,248 @@
+"""End to end: the real `intake run` process against the local Bot API emulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.emulator.client import EmulatorClient
+from bot.emulator.server import start_emulator
+from storage.database import create_engine, create_sessionmaker
+from storage.models import Conversation, Proposal
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "424242:E2E-token-for-the-local-emulator"
+INTAKE = Path(sys.executable).parent / "intake"
+
+
+@dataclass
+class BotProcess:
+    env: dict[str, str]
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.workdir / "bot.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(INTAKE), "run"], cwd=self.workdir, env=self.env, stdout=log, stderr=log
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                raise
+        return self.process.returncode
+
+    def log(self) -> str:
+        return (self.workdir / "bot.log").read_text(errors="replace")
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[str]:
+    runner, url = await start_emulator(token=TOKEN)
+    yield url
+    await runner.cleanup()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/e2e.db"
+
+
+@pytest.fixture
+async def bot(emulator: str, database: str, tmp_path: Path) -> AsyncIterator[BotProcess]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "DEFAULT_LANGUAGE", "REFERENCE_"))
+    }
+    env.update(TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=emulator, DATABASE_URL=database)
+    process = BotProcess(env, tmp_path)
+    process.start()
+    yield process
+    # The emulator runs on this event loop: wait in a thread so it keeps answering.
+    code = await asyncio.to_thread(process.stop)
+    assert code == 0, f"the bot exited with {code}:\n{process.log()}"
+    assert "Traceback" not in process.log(), process.log()
+
+
+class Citizen:
+    def __init__(self, client: EmulatorClient, user_id: int, language_code: str) -> None:
+        self.client, self.user_id, self.language_code = client, user_id, language_code
+
+    async def say(self, text: str, timeout: float = 10) -> str:  # noqa: ASYNC109
+        await self.client.send_text(self.user_id, text, language_code=self.language_code)
+        return await self._reply(timeout)
+
+    async def press(self, label: str | int) -> str:
+        await self.client.press_button(
+            self.user_id, self.user_id, label, language_code=self.language_code
+        )
+        return await self._reply(10)
+
+    async def _reply(self, timeout: float) -> str:  # noqa: ASYNC109
+        events = await self.client.wait_for_reply(self.user_id, timeout=timeout)
+        return "\n".join(str(e.get("text") or "") for e in events)
+
+
+WALKS: dict[str, dict[str, Any]] = {
+    "fr": {
+        "step": "Étape 1 sur 11",
+        "title": "Un compost collectif rue Royale",
+        "description": "Installer trois bacs à compost avec les voisins et l'école, "
+        "pour réduire les déchets et nourrir les jardins du quartier.",
+        "where": "1030",
+        "budget": "2.500 €",
+        "name": "Marie Dupont",
+        "contact": "marie@example.be",
+        "commune": "21015",
+        "cents": 250000,
+    },
+    "nl": {
+        "step": "Stap 1 van 11",
+        "title": "Een samentuin in Sint-Gillis",
+        "description": "Samen groenten kweken met de buren en de school, om elkaar te leren "
+        "kennen en gezonder te eten in de wijk.",
+        "where": "Sint-Gillis",
+        "budget": "3.500,50",
+        "name": "Jan Peeters",
+        "contact": "0470 12 34 56",
+        "commune": "21013",
+        "cents": 350050,
+    },
+    "en": {
+        "step": "Step 1 of 11",
+        "title": "Repair café in Ixelles",
+        "description": "A monthly repair café with volunteers and a local business, so that "
+        "neighbours fix things instead of throwing them away.",
+        "where": "ixelle",
+        "budget": "2,5k",
+        "name": "Sam Smith",
+        "contact": "sam@example.org",
+        "commune": "21009",
+        "cents": 250000,
+    },
+}
+
+
+async def walk(citizen: Citizen, data: dict[str, Any]) -> str:
+    await citizen.say("/start", timeout=30)  # the first answer waits for the process to start
+    assert data["step"] in await citizen.press(1)
+    await citizen.say(data["title"])
+    await citizen.say(data["description"])
+    await citizen.say(data["where"])
+    if data["where"] == "ixelle":  # a typo: the bot asks to confirm
+        await citizen.press(1)
+    await citizen.press(3)  # carried by an association
+    await citizen.press(4)  # partner: a school (toggle, edited in place)
+    await citizen.press(8)  # done
+    await citizen.press(2)  # theme: compost
+    await citizen.press(14)  # done
+    await citizen.say(data["budget"])
+    await citizen.press(1)  # let the staff choose the call
+    await citizen.say(data["name"])
+    await citizen.say(data["contact"])
+    await citizen.press(1)  # may be contacted: yes
+    review = await citizen.press(2)  # share with coaches: no
+    assert data["title"] in review
+    return await citizen.press(9)  # submit
+
+
+async def stored_proposals(database: str) -> list[Proposal]:
+    engine = create_engine(database)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return list((await session.execute(select(Proposal).order_by(Proposal.id))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_one_proposal_in_each_language(bot: BotProcess, emulator: str, database: str) -> None:
+    async with EmulatorClient(emulator) as client:
+        for number, (language, data) in enumerate(WALKS.items(), start=1):
+            done = await walk(Citizen(client, 7000 + number, language), data)
+            assert f"BXL-2026-{number:05d}" in done
+        commands = await client.commands()
+    assert {c["language_code"] for c in commands} >= {"fr", "nl", "en"}
+    proposals = await stored_proposals(database)
+    assert [p.language for p in proposals] == list(WALKS)
+    for proposal, (language, data) in zip(proposals, WALKS.items(), strict=True):
+        assert proposal.reference == f"BXL-2026-{proposal.id:05d}"
+        assert proposal.status == "submitted"
+        assert proposal.title == data["title"]
+        assert proposal.description == data["description"]
+        assert proposal.commune_refnis == data["commune"]
+        assert proposal.region_wide is False
+        assert proposal.carrier == "association"
+        assert proposal.partners == ["school"]
+        assert proposal.themes == ["compost"]
+        assert proposal.budget_cents == data["cents"]
+        assert proposal.call_id is None
+        assert proposal.contact_name == data["name"]
+        if "@" in data["contact"]:
+            assert (proposal.contact_email, proposal.contact_phone) == (data["contact"], None)
+        else:
+            assert (proposal.contact_email, proposal.contact_phone) == (None, "+32470123456")
+        assert proposal.consent_contact is True
+        assert proposal.consent_share is False
+        assert proposal.citizen_id is not None, language
+
+
+async def test_conversation_survives_sigkill(bot: BotProcess, emulator: str, database: str) -> None:
+    data = WALKS["fr"]
+    async with EmulatorClient(emulator) as client:
+        citizen = Citizen(client, 7100, "fr")
+        await citizen.say("/start", timeout=30)
+        await citizen.press(1)
+        await citizen.say(data["title"])
+        await citizen.say(data["description"])
+        await citizen.say(data["where"])
+        bot.kill()
+        bot.start()
+        # The new process continues at the same step, with the same draft.
+        reply = await citizen.press(3)
+        assert "Étape 5 sur 11" in reply, reply
+        await citizen.press(8)
+        await citizen.press(1)
+        await citizen.press(14)
+        bot.kill()
+        bot.start()
+        await citizen.say("1500", timeout=30)
+        await citizen.press(1)
+        await citizen.press(1)  # skip the name
+        await citizen.press(1)  # skip the contact
+        review = await citizen.press(2)  # no contact given: no question about sharing it
+        assert data["title"] in review
+        done = await citizen.press(9)
+    assert "BXL-2026-00001" in done
+    [proposal] = await stored_proposals(database)
+    assert proposal.title == data["title"]
+    assert proposal.commune_refnis == data["commune"]
+    assert proposal.budget_cents == 150000
+    assert proposal.themes == ["food"]
+    engine = create_engine(database)
+    async with create_sessionmaker(engine)() as session:
+        conversation = await session.get(Conversation, 7100)
+        assert conversation is not None and conversation.step == "done"
+    await engine.dispose()

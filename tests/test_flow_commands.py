@@ -1,0 +1,494 @@
+"""Commands, bad input and the draft's safety, through the real Application (in English)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.flows.base import decode_callback, encode_callback
+from bot.telegram_bot import register_commands
+from storage.database import create_sessionmaker
+from storage.models import Citizen, Conversation, Proposal
+
+TITLE = "A repair café in Ixelles"
+DESCRIPTION = "Once a month, volunteers and a local business help neighbours fix their things."
+
+
+async def start(chat: Any) -> None:
+    await chat.send("/start")
+    await chat.press("Start my proposal")
+
+
+async def to_review(chat: Any, *, contact: str | None = "sam@example.org") -> None:
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send("1050")  # Ixelles (first) or Bruxelles: the citizen picks
+    await chat.press("Ixelles")
+    await chat.press("association")
+    await chat.press("continue")
+    await chat.press("Zero waste")
+    await chat.press("Done")
+    await chat.press("don't know")
+    await chat.press("staff decide")
+    await chat.press("Skip")
+    if contact:
+        await chat.send(contact)
+    else:
+        await chat.press("Skip")
+    await chat.press("Yes")
+    if contact:
+        await chat.press("No")
+
+
+async def conversation(engine: AsyncEngine, chat_id: int) -> Conversation | None:
+    async with create_sessionmaker(engine)() as session:
+        return await session.get(Conversation, chat_id)
+
+
+async def count(engine: AsyncEngine, model: Any) -> int:
+    async with create_sessionmaker(engine)() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_language_is_asked_when_telegram_gives_another(make_chat: Any) -> None:
+    chat = make_chat("de")
+    await chat.send("/start")
+    assert "Choose your language" in chat.last_text()
+    await chat.press("Nederlands")
+    assert "Hallo" in chat.last_text() or "Start" in chat.buttons()[0][0]
+
+
+async def test_nl_be_language_code_speaks_dutch(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("nl-BE")
+    await chat.send("/start")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.language == "nl" and stored.step == "welcome"
+
+
+async def test_step_progress_is_shown(make_chat: Any) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    assert "Step 1 of 11" in chat.last_text()
+    await chat.send(TITLE)
+    assert "Step 2 of 11" in chat.last_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("Hi", "at least 5 characters"),
+        ("x" * 5000, "at most 120 characters"),
+        ("🙂🙂🙂🙂🙂🙂", "not only symbols"),
+        ("   ", "empty message"),
+    ],
+)
+async def test_bad_titles_get_a_hint_and_the_prompt(
+    make_chat: Any, engine: AsyncEngine, text: str, hint: str
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(text)
+    assert hint in chat.last_text()
+    assert "Step 1 of 11" in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.step == "title"
+
+
+async def test_html_in_a_title_is_kept_and_escaped(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await to_review(chat)
+    await chat.press("Title")
+    await chat.send("<b>x</b> *bold* & more")
+    review = chat.last_text()
+    assert "&lt;b&gt;x&lt;/b&gt; *bold* &amp; more" in review
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["title"] == "<b>x</b> *bold* & more"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "s",
+                "width": 1,
+                "height": 1,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            }
+        },
+        {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]},
+        {"document": {"file_id": "d", "file_unique_id": "d"}},
+    ],
+)
+async def test_media_gets_a_hint_and_keeps_the_draft(
+    make_chat: Any, engine: AsyncEngine, content: dict[str, Any]
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send_raw(**content)
+    assert "only read text" in chat.last_text()
+    assert "Step 2 of 11" in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["title"] == TITLE
+
+
+async def test_edited_message_is_not_applied(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.edit(1, "Another title entirely")
+    assert "edited messages" in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["title"] == TITLE and stored.step == "description"
+
+
+async def test_group_chat_is_told_to_write_privately(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await chat.send("/start", chat_type="group")
+    assert "private chats" in chat.telegram.calls[-1][1]["text"]
+    assert await count(engine, Conversation) == 0
+
+
+async def test_stale_button_cannot_change_a_newer_draft(
+    make_chat: Any, engine: AsyncEngine
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send("Schaerbeek")
+    carrier_message = chat.last_with_buttons()
+    school = chat.buttons(carrier_message)[3][1]
+    await chat.press("association")
+    before = await conversation(engine, chat.user_id)
+    # the carrier question's button pressed again, after the draft moved on
+    await chat.press_data(carrier_message, school)
+    after = await conversation(engine, chat.user_id)
+    assert before is not None and after is not None
+    assert after.draft["carrier"] == "association"
+    assert after.step == "partners"
+    assert "earlier message" in chat.last_text()
+
+
+@pytest.mark.parametrize("data", ["x" * 64, "carrier:association", "carrier:evil:v999", ""])
+async def test_forged_callback_is_refused(make_chat: Any, engine: AsyncEngine, data: str) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send("1030")
+    message = chat.last_with_buttons()
+    await chat.press_data(message, data)
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.step == "carrier" and "carrier" not in stored.draft
+    answers = [p for name, p in chat.telegram.calls if name == "answerCallbackQuery"]
+    assert answers[-1].get("text")
+
+
+async def test_forged_value_with_the_right_version_is_refused(
+    make_chat: Any, engine: AsyncEngine
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send("1030")
+    message = chat.last_with_buttons()
+    real = decode_callback(chat.buttons(message)[0][1])
+    assert real is not None
+    await chat.press_data(message, encode_callback("carrier", "<script>", real.version))
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and "carrier" not in stored.draft
+
+
+async def test_submit_twice_creates_one_proposal(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await to_review(chat)
+    review = chat.last_with_buttons()
+    submit = next(data for label, data in chat.buttons(review) if "Submit" in label)
+    await chat.press_data(review, submit)
+    await chat.press_data(review, submit)
+    assert await count(engine, Proposal) == 1
+    assert "BXL-2026-00001" in chat.last_text()
+
+
+async def test_redelivered_update_is_applied_once(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    update_id = await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    # Telegram delivers the title's update again (e.g. after a crash before confirming it)
+    message = chat.message(text=TITLE)
+    await chat._process({"message": message}, update_id=update_id)
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.step == "where"
+    assert stored.draft["description"] == DESCRIPTION
+
+
+async def test_back_returns_to_the_previous_question(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send("/back")
+    assert "Step 1 of 11" in chat.last_text()
+    await chat.send("A better title for it")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["title"] == "A better title for it"
+    assert stored.step == "description"
+
+
+async def test_edit_from_review_comes_back_to_review(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await to_review(chat)
+    await chat.press("Place")
+    await chat.send("Uccle")
+    assert "Please check your proposal" in chat.last_text()
+    assert "Uccle" in chat.last_text()
+    await chat.press("Budget")
+    await chat.send("12 000 €")
+    assert "€12,000" in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.step == "review"
+
+
+async def test_cancel_keeps_the_draft_and_start_resumes(
+    make_chat: Any, engine: AsyncEngine
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send("/cancel")
+    assert "Paused" in chat.last_text()
+    await chat.send("hello?")
+    assert "on hold" in chat.last_text()
+    await chat.send("/start")
+    assert "Step 2 of 11" in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["title"] == TITLE
+
+
+async def test_start_mid_flow_offers_to_resume(make_chat: Any) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send("/start")
+    assert TITLE in chat.last_text()
+    await chat.press("Continue")
+    assert "Step 2 of 11" in chat.last_text()
+
+
+async def test_new_asks_before_discarding(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send("/new")
+    await chat.press("No, continue")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["title"] == TITLE
+    await chat.send("/new")
+    await chat.press("Yes, start")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and "title" not in stored.draft and stored.step == "title"
+
+
+async def test_language_switch_keeps_the_draft(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send("/language")
+    await chat.press("Français")
+    assert "Étape 2 sur 11" in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.language == "fr" and stored.draft["title"] == TITLE
+
+
+async def test_help_and_privacy_repeat_the_question(make_chat: Any) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send("/help")
+    sent = chat.telegram.sent(chat.user_id)
+    assert "/delete_me" in sent[-2]["text"] and "Step 1 of 11" in sent[-1]["text"]
+    await chat.send("/privacy")
+    assert "Telegram id" in chat.telegram.sent(chat.user_id)[-2]["text"]
+    await chat.send("/frobnicate")
+    assert "/frobnicate" in chat.last_text()
+
+
+async def test_location_is_confirmed(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send_location(50.8676, 4.3737)  # Schaerbeek town hall
+    assert "Schaerbeek" in chat.last_text()
+    await chat.press("Yes")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["commune"] == "21015"
+    assert stored.step == "carrier"
+
+
+async def test_location_outside_the_region_is_refused(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send_location(51.2194, 4.4025)  # Antwerp
+    assert "outside the Brussels-Capital Region" in chat.last_text()
+
+
+@pytest.mark.parametrize(
+    ("typed", "refnis"),
+    [
+        ("Schaarbeek", "21015"),
+        ("schaerbek", "21015"),
+        ("Sint-Gillis", "21013"),
+        ("ixelle", "21009"),
+    ],
+)
+async def test_commune_names_with_typos(
+    make_chat: Any, engine: AsyncEngine, typed: str, refnis: str
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send(typed)
+    if chat.buttons(chat.last()) and "Yes" in chat.buttons(chat.last())[0][0]:
+        await chat.press("Yes")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["commune"] == refnis
+
+
+async def test_unknown_place_and_list(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send("Paris")
+    assert "did not find a Brussels commune" in chat.last_text()
+    await chat.send("1300")
+    assert "not a postcode of the Brussels-Capital Region" in chat.last_text()
+    await chat.press("list")
+    assert len(chat.buttons()) == 20
+    await chat.press("Jette")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["commune"] == "21010"
+
+
+async def test_themes_are_limited_to_three(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.press("whole region")
+    await chat.press("individual")
+    await chat.press("continue")
+    await chat.press("Done")  # no theme yet
+    answers = [p for name, p in chat.telegram.calls if name == "answerCallbackQuery"]
+    assert "at least one" in answers[-1]["text"]
+    for theme in ("Water", "Energy", "Culture", "Mobility"):
+        await chat.press(theme)
+    answers = [p for name, p in chat.telegram.calls if name == "answerCallbackQuery"]
+    assert "up to 3" in answers[-1]["text"]
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["themes"] == ["water", "energy", "culture"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("-200", "cannot be negative"),
+        ("0", "zero"),
+        ("999999999", "more than any call"),
+        ("beaucoup", "could not read an amount"),
+        ("12,345", None),
+    ],
+)
+async def test_budget_errors(make_chat: Any, typed: str, hint: str | None) -> None:
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.press("whole region")
+    await chat.press("individual")
+    await chat.press("continue")
+    await chat.press("Water")
+    await chat.press("Done")
+    await chat.send(typed)
+    if hint:
+        assert hint in chat.last_text()
+        assert "Step 8 of 11" in chat.last_text()
+    else:
+        assert "€12,345" in chat.telegram.sent(chat.user_id)[-1]["text"]
+
+
+async def test_status_lists_only_my_proposals(make_chat: Any) -> None:
+    mine, theirs = make_chat("en"), make_chat("en")
+    await to_review(mine)
+    await mine.press("Submit")
+    await to_review(theirs, contact=None)
+    await theirs.press("Submit")
+    await mine.send("/status")
+    status = mine.telegram.sent(mine.user_id)[-1]["text"]
+    assert "BXL-2026-00001" in status and "submitted" in status
+    assert "BXL-2026-00002" not in status
+
+
+async def test_delete_me_erases_personal_data(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("en")
+    await to_review(chat)
+    await chat.press("Submit")
+    await chat.send("/delete_me")
+    await chat.press("No, keep")
+    assert await count(engine, Citizen) == 1
+    await chat.send("/delete_me")
+    await chat.press("Yes, erase")
+    assert "erased" in chat.last_text()
+    assert await count(engine, Citizen) == 0
+    assert await conversation(engine, chat.user_id) is None
+    async with create_sessionmaker(engine)() as session:
+        [proposal] = (await session.execute(select(Proposal))).scalars()
+    assert proposal.contact_email is None and proposal.citizen_id is None
+    assert proposal.anonymised_at is not None
+    assert proposal.title == TITLE
+    await chat.send("/status")
+    assert "not submitted any proposal" in chat.telegram.sent(chat.user_id)[-2]["text"]
+
+
+async def test_commands_are_registered_in_each_language(app: Any, telegram: Any) -> None:
+    await register_commands(app, "fr")
+    registered = [p for name, p in telegram.calls if name == "setMyCommands"]
+    languages = {p.get("language_code") for p in registered}
+    assert languages == {"fr", "nl", "en", None}
+    french = next(p for p in registered if p.get("language_code") == "fr")
+    commands = french["commands"]
+    if isinstance(commands, str):
+        commands = json.loads(commands)
+    assert {c["command"] for c in commands} >= {"start", "new", "status", "delete_me"}
+
+
+async def test_unexpected_error_is_logged_and_the_citizen_reassured(
+    make_chat: Any, runner: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    chat = make_chat("en")
+    await start(chat)
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(runner, "_run", broken)
+    update_id = await chat.send(TITLE)
+    assert "something went wrong" in chat.last_text()
+    assert f"update {update_id}" in caplog.text
+    monkeypatch.undo()
+    await chat.send(TITLE)
+    assert "Step 2 of 11" in chat.last_text()

@@ -1,0 +1,56 @@
+"""The intake conversation through the real python-telegram-bot Application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.database import create_sessionmaker
+from storage.models import Proposal
+
+
+async def walk_to_review(chat: Any) -> None:
+    await chat.send("/start")
+    await chat.press(1)  # the welcome's only button
+    await chat.send("Un potager partagé au parc Josaphat")
+    await chat.send(
+        "Cultiver des légumes ensemble avec les voisins et l'école du quartier, "
+        "pour se rencontrer et manger mieux."
+    )
+    await chat.send("1030")
+    await chat.press("ASBL")
+    await chat.press("école")
+    await chat.press("continuer")
+    await chat.press("alimentation")
+    await chat.press("Terminé")
+    await chat.send("2.500 €")
+    await chat.press("personnel")
+    await chat.send("Marie Dupont")
+    await chat.send("marie@example.be")
+    await chat.press("Oui")
+    await chat.press("Oui")
+
+
+async def proposals(engine: AsyncEngine) -> list[Proposal]:
+    async with create_sessionmaker(engine)() as session:
+        return list((await session.execute(select(Proposal))).scalars())
+
+
+async def test_full_proposal_in_french(make_chat: Any, engine: AsyncEngine) -> None:
+    chat = make_chat("fr")
+    await walk_to_review(chat)
+    assert "Vérifiez votre proposition" in chat.last_text()
+    await chat.press("Envoyer")
+    assert "BXL-2026-00001" in chat.last_text()
+    [stored] = await proposals(engine)
+    assert stored.title == "Un potager partagé au parc Josaphat"
+    assert stored.commune_refnis == "21015"
+    assert stored.carrier == "association"
+    assert stored.partners == ["school"]
+    assert stored.themes == ["food"]
+    assert stored.budget_cents == 250000
+    assert stored.contact_email == "marie@example.be"
+    assert stored.language == "fr"
+    assert stored.consent_contact and stored.consent_share
