@@ -126,6 +126,7 @@ async def test_html_in_a_title_is_kept_and_escaped(make_chat: Any, engine: Async
         },
         {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]},
         {"document": {"file_id": "d", "file_unique_id": "d"}},
+        {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3}},
     ],
 )
 async def test_media_gets_a_hint_and_keeps_the_draft(

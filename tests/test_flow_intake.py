@@ -22,7 +22,7 @@ async def walk_to_review(chat: Any) -> None:
     await chat.send("1030")
     await chat.press("ASBL")
     await chat.press("école")
-    await chat.press("continuer")
+    await chat.press("Terminé")
     await chat.press("alimentation")
     await chat.press("Terminé")
     await chat.send("2.500 €")

@@ -10,14 +10,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from matching.communes import (
-    commune_by_refnis,
-    communes_for_postcode,
-    find_commune,
-    nearest_commune,
-    sorted_for_language,
-)
-
 from bot.flows.base import (
     Button,
     Context,
@@ -42,10 +34,19 @@ from bot.parsers import (
     parse_title,
 )
 from bot.settings import LANGUAGES
+from matching.communes import (
+    commune_by_refnis,
+    communes_for_postcode,
+    find_commune,
+    nearest_commune,
+    sorted_for_language,
+)
 from storage.proposals import NewProposal
 
 TOTAL_STEPS = 11
 MAX_THEMES = 3
+REVIEW_DESCRIPTION_LENGTH = 1000
+"""Longer descriptions are cut in the review, which must fit one Telegram message."""
 
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 
@@ -112,6 +113,10 @@ def parse_error_message(ctx: Context, error: ParseError) -> str:
     return messages[error.code].format(**values)
 
 
+def shorten(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
 def header(ctx: Context, step: Step) -> str:
     if step.progress is None:
         return ""
@@ -170,8 +175,8 @@ class WelcomeStep(Step):
         text = ctx._(
             "<b>Hello!</b> I help you turn an idea for your neighbourhood into a proposal for "
             "Bruxelles Environnement and the communes of Brussels.\n\n"
-            "In about five minutes we will describe your idea, find similar initiatives near "
-            "you and the calls that could fund it. You can stop at any time: your draft is kept."
+            "In about five minutes we will describe your idea step by step; the staff then read "
+            "it and answer you here. You can stop at any time: your draft is kept."
             "\n\nPrivacy: your answers are stored only to handle your proposal. /privacy tells "
             "you more."
         )
@@ -738,7 +743,7 @@ class ReviewStep(Step):
         yes, no = ctx._("yes"), ctx._("no")
         values = {
             "title": escape(d.get("title", "")),
-            "description": escape(d.get("description", "")),
+            "description": escape(shorten(d.get("description", ""), REVIEW_DESCRIPTION_LENGTH)),
             "where": escape(place_summary(ctx)),
             "carrier": ctx._(ACTOR_KINDS.get(d.get("carrier", ""), "—")),
             "partners": choices_summary(ctx, d.get("partners", []), ACTOR_KINDS),
@@ -746,19 +751,16 @@ class ReviewStep(Step):
             "budget": ctx.t.money(budget) if budget else ctx._("not known yet"),
             "contact": escape(", ".join(c for c in contact if c) or "—"),
         }
+        # French puts a space before the colon: the line's shape is translated too.
+        field_line = ctx._("<b>{label}</b>: {value}")
         lines = [header(ctx, self) + ctx._("<b>Please check your proposal:</b>"), ""]
         for key, (label, _step) in REVIEW_FIELDS.items():
-            lines.append(f"<b>{ctx._(label)}</b>: {values[key]}")
-        lines.append(
-            "<b>{}</b>: {}".format(
-                ctx._("Staff may contact you"), yes if d.get("consent_contact") else no
-            )
-        )
-        lines.append(
-            "<b>{}</b>: {}".format(
-                ctx._("Contact shared with coaches"), yes if d.get("consent_share") else no
-            )
-        )
+            lines.append(field_line.format(label=ctx._(label), value=values[key]))
+        for label, consent in (
+            (ctx._("Staff may contact you"), d.get("consent_contact")),
+            (ctx._("Contact shared with coaches"), d.get("consent_share")),
+        ):
+            lines.append(field_line.format(label=label, value=yes if consent else no))
         lines += ["", ctx._("Tap a field to change it, or submit.")]
         edit = [
             ctx.button("✏️ " + ctx._(label), key) for key, (label, _step) in REVIEW_FIELDS.items()
