@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 
 from bot.flows.runner import Runner
 from bot.settings import Settings, SettingsError, load_settings
@@ -104,7 +105,17 @@ def command_run(settings: Settings) -> int:
         configure_logging(settings.log_level)
         log.info("Telegram mode: long polling %s", settings.telegram_api_url)
     migrate(settings.database_url)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except InvalidToken:
+        print(
+            "intake: Telegram refused TELEGRAM_TOKEN; copy it again from @BotFather.",
+            file=sys.stderr,
+        )
+        return 2
+    except NetworkError as error:
+        print(f"intake: cannot reach the Bot API at TELEGRAM_API_URL ({error}).", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -65,5 +65,6 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for item in error.errors():
             name = str(item["loc"][0]).upper() if item["loc"] else "?"
-            problems.append(f"Setting {name} is invalid: {item['msg']}.")
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"Setting {name} is invalid: {message}.")
         raise SettingsError(" ".join(problems)) from None

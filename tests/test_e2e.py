@@ -246,3 +246,19 @@ async def test_conversation_survives_sigkill(bot: BotProcess, emulator: str, dat
         conversation = await session.get(Conversation, 7100)
         assert conversation is not None and conversation.step == "done"
     await engine.dispose()
+
+
+async def test_a_refused_token_stops_with_one_sentence(emulator: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
+    env.update(TELEGRAM_TOKEN="999:WRONG-token-the-emulator-refuses", TELEGRAM_API_URL=emulator)
+    process = await asyncio.create_subprocess_exec(
+        str(INTAKE),
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert "Telegram refused TELEGRAM_TOKEN" in err.decode()

@@ -36,7 +36,11 @@ class FakeServices:
 
 def ctx(step: str, language: str = "en", **draft: Any) -> Context:
     return Context(
-        {**new_draft(), **draft}, Translator(language), 3, FakeServices(), step  # type: ignore[arg-type]
+        {**new_draft(), **draft},
+        Translator(language),
+        3,
+        FakeServices(),
+        step,  # type: ignore[arg-type]
     )
 
 
@@ -46,8 +50,14 @@ def values(reply: Any) -> list[str]:
 
 def test_every_step_has_a_prompt_in_every_language() -> None:
     full = {
-        "title": "T" * 10, "description": "D" * 40, "commune": "21004", "carrier": "school",
-        "partners": ["business"], "themes": ["water"], "budget_cents": 100, "_reference": "R",
+        "title": "T" * 10,
+        "description": "D" * 40,
+        "commune": "21004",
+        "carrier": "school",
+        "partners": ["business"],
+        "themes": ["water"],
+        "budget_cents": 100,
+        "_reference": "R",
         "_pending_commune": "21004",
     }
     for language in ("fr", "nl", "en"):
@@ -68,8 +78,14 @@ def test_progress_numbers_cover_the_whole_intake() -> None:
 
 @pytest.mark.parametrize(
     ("data", "decoded"),
-    [("carrier:school:v3", ("carrier", "school", 3)), ("where:c21004:v12", ("where", "c21004", 12)),
-     ("x", None), ("carrier:school", None), ("carrier:school:vx", None), (":a:v1", None)],
+    [
+        ("carrier:school:v3", ("carrier", "school", 3)),
+        ("where:c21004:v12", ("where", "c21004", 12)),
+        ("x", None),
+        ("carrier:school", None),
+        ("carrier:school:vx", None),
+        (":a:v1", None),
+    ],
 )
 def test_callback_data_round_trip(data: str, decoded: tuple[str, str, int] | None) -> None:
     callback = decode_callback(data)
@@ -171,8 +187,14 @@ async def test_contact_steps() -> None:
 
 async def test_review_edits_and_submits() -> None:
     c = ctx(
-        "review", title="<b>T</b>", description="D" * 40, commune="21004", carrier="school",
-        partners=[], themes=["water"], budget_cents=None,
+        "review",
+        title="<b>T</b>",
+        description="D" * 40,
+        commune="21004",
+        carrier="school",
+        partners=[],
+        themes=["water"],
+        budget_cents=None,
     )
     text = STEPS["review"].prompt(c).text
     assert "&lt;b&gt;T&lt;/b&gt;" in text and "not known yet" in text

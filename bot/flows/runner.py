@@ -103,7 +103,11 @@ class Runner:
             step=conversation.step,
         )
         result = Result()
-        first_contact = ctx.step == "start" or ctx.step not in self.steps
+        if ctx.step not in self.steps and ctx.draft.get("title"):
+            # a step this version no longer has: keep the draft and walk it again
+            ctx.draft["_return"] = "title"
+            ctx.step = "resume"
+        first_contact = ctx.step not in self.steps
         if first_contact:
             ctx.draft = new_draft()
             ctx.step = "welcome" if known_language else "language"
@@ -120,9 +124,7 @@ class Runner:
         conversation.step = ctx.step
         conversation.draft = ctx.draft
         conversation.version = ctx.version
-        if known_language or ctx.t.language != (known_language or self.default_language):
-            conversation.language = ctx.t.language
-        if conversation.language is None and ctx.step != "language":
+        if known_language or ctx.step != "language":  # not stored while it is being asked
             conversation.language = ctx.t.language
         result.language = ctx.t.language
         if not result.replies and result.edit is None:
