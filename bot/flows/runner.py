@@ -55,8 +55,6 @@ class Result:
     """Remove the buttons of the message whose button was pressed (the question is answered)."""
     toast: str | None = None
     """Short text for the answer to a button press."""
-    language: str = "en"
-    duplicate: bool = False
 
 
 class Runner:
@@ -74,7 +72,7 @@ class Runner:
         async with self.store.open(sender.chat_id) as (session, conversation):
             last = conversation.last_update_id
             if update_id is not None and last is not None and update_id <= last:
-                return Result(duplicate=True)
+                return Result()
             services = ChatServices(session, sender.chat_id, sender.user_id, self.reference_prefix)
             result = await self._run(conversation, sender, inp, services)
             if update_id is not None and not services.erased:
@@ -119,14 +117,12 @@ class Runner:
             await self._dispatch(ctx, inp, result)
 
         if services.erased:
-            result.language = ctx.t.language
             return result
         conversation.step = ctx.step
         conversation.draft = ctx.draft
         conversation.version = ctx.version
         if known_language or ctx.step != "language":  # not stored while it is being asked
             conversation.language = ctx.t.language
-        result.language = ctx.t.language
         if not result.replies and result.edit is None:
             result.replies.append(self._prompt(ctx))
         return result
