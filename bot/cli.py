@@ -1,10 +1,11 @@
-"""The `intake` command: `intake run`, `intake migrate`, `intake emulator`."""
+"""The `intake` command: the bot, the database, the catalogue and the tools around them."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -13,9 +14,15 @@ from pathlib import Path
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
+from bot.benchmarks.matching import format_matching_report, run_matching_benchmark
+from bot.benchmarks.themes import evaluate_themes, format_report
 from bot.flows.runner import Runner
+from bot.initiatives import ImportResult, catalogue_format, import_catalogue, seed_starter_catalogue
+from bot.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
+from bot.matcher import Matcher
 from bot.settings import Settings, SettingsError, load_settings
 from bot.telegram_bot import build_application, register_commands
+from matching.catalogue import CatalogueError, parse_catalogue
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 
@@ -23,6 +30,7 @@ log = logging.getLogger("intake")
 
 DEMO_TOKEN = "123456789:DEMO-local-emulator-token-not-secret"
 DEMO_LOG = Path("data/intake-demo.log")
+EVAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
 
 def configure_logging(level: str, logfile: Path | None = None) -> None:
@@ -46,6 +54,7 @@ async def serve(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     runner = Runner(
         ConversationStore(create_sessionmaker(engine)),
+        Matcher(),
         default_language=settings.default_language,
         reference_prefix=settings.reference_prefix,
     )
@@ -94,6 +103,16 @@ async def serve(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def prepare_database(url: str) -> None:
+    """Create or upgrade the schema, and load the starter catalogue into a fresh database."""
+    await asyncio.to_thread(migrate, url)
+    engine = create_engine(url)
+    try:
+        await seed_starter_catalogue(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
 def command_run(settings: Settings) -> int:
     if settings.demo:
         configure_logging(settings.log_level, DEMO_LOG)
@@ -104,7 +123,7 @@ def command_run(settings: Settings) -> int:
     else:
         configure_logging(settings.log_level)
         log.info("Telegram mode: long polling %s", settings.telegram_api_url)
-    migrate(settings.database_url)
+    asyncio.run(prepare_database(settings.database_url))
     try:
         asyncio.run(serve(settings))
     except InvalidToken:
@@ -121,8 +140,57 @@ def command_run(settings: Settings) -> int:
 
 def command_migrate(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    migrate(settings.database_url)
+    asyncio.run(prepare_database(settings.database_url))
     print(f"Database schema is up to date ({settings.database_url.split('://')[0]}).")
+    return 0
+
+
+def command_import_initiatives(settings: Settings, path: Path, as_json: bool) -> int:
+    configure_logging("WARNING")
+
+    async def run(data: bytes, format: str) -> ImportResult:
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await import_catalogue(create_sessionmaker(engine), data, format)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(run(path.read_bytes(), catalogue_format(path)))
+    except (CatalogueError, OSError) as error:
+        print(f"intake: {path}: {error}; nothing was imported.", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.summary())
+    return 0
+
+
+def command_suggest_themes() -> int:
+    return run_lines(sys.stdin, sys.stdout, themes_answer)
+
+
+def command_find_similar(path: Path) -> int:
+    try:
+        records, rejected = parse_catalogue(path.read_bytes(), catalogue_format(path))
+    except (CatalogueError, OSError) as error:
+        print(f"intake: {path}: {error}", file=sys.stderr)
+        return 2
+    for rejection in rejected:
+        print(f"intake: {path}: row {rejection.row} left out: {rejection.reason}", file=sys.stderr)
+    return run_lines(sys.stdin, sys.stdout, similar_answerer(catalogue_index(records)))
+
+
+def command_bench(what: str, size: int, queries: int, eval_dir: Path, as_json: bool) -> int:
+    if what == "matching":
+        result = run_matching_benchmark(size, queries=queries)
+        print(json.dumps(result) if as_json else format_matching_report(result))
+        return 0
+    try:
+        report = evaluate_themes(eval_dir)
+    except FileNotFoundError as error:
+        print(f"intake: no evaluation data: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_json(), ensure_ascii=False) if as_json else format_report(report))
     return 0
 
 
@@ -132,17 +200,49 @@ def command_emulator(port: int) -> int:
     return emulator_main(["--port", str(port)]) or 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (demo in the terminal when no token is set)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     emulator = commands.add_parser("emulator", help="serve the local Bot API emulator alone")
     emulator.add_argument("--port", type=int, default=8081)
-    args = parser.parse_args(argv)
+    initiatives = commands.add_parser("initiatives", help="the catalogue of initiatives")
+    initiatives_commands = initiatives.add_subparsers(dest="action", required=True)
+    importing = initiatives_commands.add_parser(
+        "import", help="add or update initiatives from a CSV or JSON file"
+    )
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--json", action="store_true", help="print the report as JSON")
+    commands.add_parser(
+        "suggest-themes", help='JSON lines {"id","text","language"?} → {"id","themes"}'
+    )
+    similar = commands.add_parser(
+        "find-similar",
+        help='JSON lines {"id","text","language"?,"commune"?} → {"id","matches"}',
+    )
+    similar.add_argument("--initiatives", type=Path, required=True, help="catalogue CSV or JSON")
+    bench = commands.add_parser("bench", help="measure matching speed or theme quality")
+    bench.add_argument("what", choices=["matching", "themes"])
+    bench.add_argument("--size", type=int, default=100_000, help="synthetic catalogue size")
+    bench.add_argument("--queries", type=int, default=200, help="queries to time")
+    bench.add_argument(
+        "--eval-dir", type=Path, default=EVAL_DIR, help="labelled proposals (../shared/eval)"
+    )
+    bench.add_argument("--json", action="store_true")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "emulator":
         return command_emulator(args.port)
+    if args.command == "suggest-themes":
+        return command_suggest_themes()
+    if args.command == "find-similar":
+        return command_find_similar(args.initiatives)
+    if args.command == "bench":
+        return command_bench(args.what, args.size, args.queries, args.eval_dir, args.json)
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -150,4 +250,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return command_migrate(settings)
+    if args.command == "initiatives":
+        return command_import_initiatives(settings, args.file, args.json)
     return command_run(settings)

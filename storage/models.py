@@ -139,6 +139,12 @@ class Proposal(Base):
     events: Mapped[list[ProposalEvent]] = relationship(
         back_populates="proposal", order_by="ProposalEvent.id", cascade="all, delete-orphan"
     )
+    matches: Mapped[list[ProposalMatch]] = relationship(
+        back_populates="proposal",
+        foreign_keys="ProposalMatch.proposal_id",
+        order_by="ProposalMatch.rank",
+        cascade="all, delete-orphan",
+    )
 
 
 class ProposalEvent(Base):
@@ -158,3 +164,44 @@ class ProposalEvent(Base):
     text: Mapped[str | None] = mapped_column(Text)
 
     proposal: Mapped[Proposal] = relationship(back_populates="events")
+
+
+class Initiative(Base):
+    """An existing neighbourhood initiative that proposals are matched against."""
+
+    __tablename__ = "initiatives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    commune_refnis: Mapped[str | None] = mapped_column(String(5), index=True)
+    themes: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    language: Mapped[str | None] = mapped_column(String(2))
+    url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProposalMatch(Base):
+    """An initiative or earlier proposal found close to a proposal when it was submitted."""
+
+    __tablename__ = "proposal_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), index=True
+    )
+    initiative_id: Mapped[int | None] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
+    )
+    other_proposal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE")
+    )
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float]
+    reasons: Mapped[list[str]] = mapped_column(JsonType, default=list)
+
+    proposal: Mapped[Proposal] = relationship(foreign_keys=[proposal_id], back_populates="matches")
+    initiative: Mapped[Initiative | None] = relationship()
+    other_proposal: Mapped[Proposal | None] = relationship(foreign_keys=[other_proposal_id])

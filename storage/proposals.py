@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from storage.models import (
     Conversation,
     Proposal,
     ProposalEvent,
+    ProposalMatch,
     ReferenceCounter,
     utcnow,
 )
@@ -44,6 +46,16 @@ class NewProposal:
     consent_contact: bool = False
     consent_share: bool = False
     is_test: bool = False
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    """An initiative (or earlier proposal) found close to a proposal being submitted."""
+
+    score: float
+    reasons: list[str]
+    initiative_id: int | None = None
+    other_proposal_id: int | None = None
 
 
 def format_reference(prefix: str, year: int, number: int) -> str:
@@ -85,6 +97,7 @@ async def submit_proposal(
     new: NewProposal,
     reference_prefix: str,
     now: datetime | None = None,
+    matches: Sequence[NewMatch] = (),
 ) -> tuple[Proposal, bool]:
     """Store the proposal once per submission key; returns it and whether it is new."""
     existing = (
@@ -104,6 +117,17 @@ async def submit_proposal(
     )
     session.add(proposal)
     await session.flush()
+    for rank, match in enumerate(matches, start=1):
+        session.add(
+            ProposalMatch(
+                proposal_id=proposal.id,
+                rank=rank,
+                score=match.score,
+                reasons=match.reasons,
+                initiative_id=match.initiative_id,
+                other_proposal_id=match.other_proposal_id,
+            )
+        )
     session.add(
         ProposalEvent(
             proposal_id=proposal.id,
@@ -173,3 +197,14 @@ async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> int:
     if conversation is not None:
         await session.delete(conversation)
     return anonymised
+
+
+async def proposals_for_matching(session: AsyncSession, after_id: int = 0) -> list[Proposal]:
+    """Real submitted proposals (no tests, none withdrawn) newer than `after_id`."""
+    result = await session.execute(
+        select(Proposal)
+        .where(Proposal.id > after_id, Proposal.is_test.is_(False))
+        .where(Proposal.status != "withdrawn")
+        .order_by(Proposal.id)
+    )
+    return list(result.scalars())

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.flows.runner import Runner
+from bot.matcher import Matcher
 from bot.telegram_bot import build_application
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
@@ -69,7 +70,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def runner(engine: AsyncEngine) -> Runner:
     store = ConversationStore(create_sessionmaker(engine))
-    return Runner(store, default_language="fr", reference_prefix="BXL")
+    return Runner(store, Matcher(), default_language="fr", reference_prefix="BXL")
 
 
 @pytest.fixture

@@ -193,3 +193,11 @@ class FakeChat:
             if label.lower() in text.lower():
                 return await self.press_data(message, data)
         raise LookupError(f"no button {label!r} in {[t for t, _ in self.buttons(message)]}")
+
+    async def choose(self, *labels: str) -> None:
+        """Tick exactly these options of the newest toggle question (labels by substring)."""
+        wanted = [label.lower() for label in labels]
+        for text, _data in self.buttons(self.last_with_buttons()):
+            ticked = text.startswith("✅")
+            if ticked != any(w in text.lower() for w in wanted) and text[:2] in ("✅ ", "▫️"):
+                await self.press(text)

@@ -19,7 +19,7 @@ class FakeServices:
         self.submitted: list[Any] = []
         self.erased = False
 
-    async def submit(self, new: Any) -> str:
+    async def submit(self, new: Any, draft: dict[str, Any]) -> str:
         self.submitted.append(new)
         return "BXL-2026-00007"
 
@@ -30,7 +30,7 @@ class FakeServices:
         self.erased = True
         return 2
 
-    def similar_initiatives(self, draft: dict[str, Any]) -> list[dict[str, Any]]:
+    async def similar(self, draft: dict[str, Any], language: str) -> list[Any]:
         return []
 
 
@@ -155,7 +155,9 @@ async def test_carrier_partners_themes() -> None:
 
 
 async def test_similar_is_skipped_when_nothing_is_close() -> None:
-    assert STEPS["similar"].skip(ctx("similar"))
+    c = ctx("similar")
+    await STEPS["similar"].enter(c)
+    assert STEPS["similar"].skip(c)
 
 
 async def test_budget_shown_in_the_citizens_locale() -> None:
@@ -226,3 +228,94 @@ async def test_erase_confirmation() -> None:
 
 async def test_status_without_proposals() -> None:
     assert "not submitted" in (await status_reply(ctx("title"))).text
+
+
+async def test_themes_are_preselected_from_the_text() -> None:
+    c = ctx(
+        "themes",
+        "fr",
+        title="Compost collectif",
+        description="Des bacs à compost pour les épluchures des voisins de la rue.",
+    )
+    await STEPS["themes"].enter(c)
+    assert "compost" in c.draft["themes"]
+    assert "✅" in str(STEPS["themes"].prompt(c).buttons)
+    chosen = list(c.draft["themes"])
+    await STEPS["themes"].enter(c)  # coming back keeps the citizen's choice
+    assert c.draft["themes"] == chosen
+
+
+async def test_similar_step_shows_matches_with_reasons() -> None:
+    from bot.matcher import Similar
+
+    class WithMatches(FakeServices):
+        async def similar(self, draft: dict[str, Any], language: str) -> list[Any]:
+            return [
+                Similar(
+                    "i3",
+                    "initiative",
+                    3,
+                    "Samentuin Sint-Gillis",
+                    "21013",
+                    True,
+                    0.8,
+                    ("same_commune", "shared_concepts:vegetable_garden"),
+                ),
+                Similar("p9", "proposal", 9, None, None, False, 0.5, ("shared_themes:food",)),
+            ]
+
+    c = Context({**new_draft(), "commune": "21013"}, Translator("en"), 3, WithMatches(), "similar")  # type: ignore[arg-type]
+    await STEPS["similar"].enter(c)
+    assert not STEPS["similar"].skip(c)
+    reply = STEPS["similar"].prompt(c)
+    assert "Samentuin Sint-Gillis" in reply.text and "same commune" in reply.text
+    assert "already submitted by another citizen" in reply.text
+    assert values(reply) == ["ci3", "different"]  # no contact offered without consent
+    with pytest.raises(Invalid):
+        await STEPS["similar"].on_button(c, "cp9")
+    await STEPS["similar"].on_button(c, "ci3")
+    assert c.draft["similar"] == {
+        "choice": "connect",
+        "kind": "initiative",
+        "id": "i3",
+        "name": "Samentuin Sint-Gillis",
+    }
+
+
+async def test_call_step_lists_eligible_calls_best_first() -> None:
+    c = ctx(
+        "call",
+        "fr",
+        commune="21009",
+        carrier="citizen_group",
+        themes=["food"],
+        budget_cents=200_000,
+    )
+    await STEPS["call"].enter(c)
+    reply = STEPS["call"].prompt(c)
+    assert values(reply)[0] == "ixelles_main_a_la_pate"
+    assert "inspirons_coup_de_pouce" in values(reply) and values(reply)[-1] == "staff"
+    await STEPS["call"].on_button(c, "inspirons_coup_de_pouce")
+    assert c.draft["call"] == "inspirons_coup_de_pouce"
+    with pytest.raises(Invalid):
+        await STEPS["call"].on_button(c, "made_up_call")
+
+
+async def test_review_drops_a_call_an_edit_ruled_out() -> None:
+    c = ctx(
+        "review",
+        commune="21009",
+        carrier="individual",
+        themes=["food"],
+        budget_cents=200_000,
+        call="ixelles_main_a_la_pate",
+        title="T" * 6,
+        description="D" * 40,
+        partners=[],
+    )
+    await STEPS["review"].enter(c)
+    assert c.draft["call"] == "ixelles_main_a_la_pate"
+    c.draft["budget_cents"] = 2_000_000
+    await STEPS["review"].enter(c)
+    assert c.draft["call"] is None
+    assert "the staff will choose" in STEPS["review"].prompt(c).text

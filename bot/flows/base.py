@@ -145,7 +145,11 @@ class Step:
     def prompt(self, ctx: Context) -> Reply:
         raise NotImplementedError
 
+    async def enter(self, ctx: Context) -> None:
+        """Prepare what the step shows (suggestions, matches) when it becomes current."""
+
     def skip(self, ctx: Context) -> bool:
+        """Pass over this step (decided after `enter`)."""
         return False
 
     def next(self, ctx: Context) -> str:

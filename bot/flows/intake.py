@@ -8,7 +8,8 @@ the draft; `review` lets the citizen edit any field and come back.
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any
 
 from bot.flows.base import (
     Button,
@@ -23,7 +24,7 @@ from bot.flows.base import (
     rows,
     stay,
 )
-from bot.i18n import N_
+from bot.i18n import BRUSSELS, N_
 from bot.parsers import (
     ParseError,
     ParseErrorCode,
@@ -34,6 +35,7 @@ from bot.parsers import (
     parse_title,
 )
 from bot.settings import LANGUAGES
+from matching.calls import ProposalFacts, all_calls, eligible_calls
 from matching.communes import (
     commune_by_refnis,
     communes_for_postcode,
@@ -41,6 +43,8 @@ from matching.communes import (
     nearest_commune,
     sorted_for_language,
 )
+from matching.normalize import concepts
+from matching.themes import preselect, theme_ids, theme_label
 from storage.proposals import NewProposal
 
 TOTAL_STEPS = 11
@@ -58,22 +62,6 @@ ACTOR_KINDS: dict[str, str] = {
     "business": N_("A local business"),
     "public": N_("A commune or CPAS"),
     "other": N_("Other"),
-}
-
-THEMES: dict[str, str] = {
-    "food": N_("Sustainable food"),
-    "compost": N_("Compost"),
-    "zero_waste": N_("Zero waste"),
-    "nature": N_("Nature and biodiversity"),
-    "water": N_("Water"),
-    "energy": N_("Energy"),
-    "cleanliness": N_("Clean streets"),
-    "mobility": N_("Mobility"),
-    "social": N_("Social cohesion and solidarity"),
-    "culture": N_("Culture"),
-    "youth": N_("Youth and education"),
-    "sport_health": N_("Sport and health"),
-    "public_space": N_("Public space"),
 }
 
 
@@ -142,6 +130,11 @@ def place_summary(ctx: Context) -> str:
 
 def choices_summary(ctx: Context, keys: list[str], labels: dict[str, str]) -> str:
     return ", ".join(ctx._(labels[key]) for key in keys if key in labels) or "—"
+
+
+def concept_label(concept: str, language: str) -> str:
+    found = concepts().get(concept)
+    return found.labels.get(language, concept) if found else concept
 
 
 class LanguageStep(Step):
@@ -419,9 +412,12 @@ class ToggleStep(Step):
     """Choose several options with toggles, then press Done."""
 
     field = ""
-    options: ClassVar[dict[str, str]] = {}
     limit: int | None = None
     required = False
+
+    def options(self, ctx: Context) -> dict[str, str]:
+        """Option id → label in the citizen's language."""
+        raise NotImplementedError
 
     def question(self, ctx: Context) -> str:
         raise NotImplementedError
@@ -429,8 +425,8 @@ class ToggleStep(Step):
     def prompt(self, ctx: Context) -> Reply:
         chosen = ctx.draft.get(self.field, [])
         buttons = [
-            ctx.button(("✅ " if key in chosen else "▫️ ") + ctx._(label), key)
-            for key, label in self.options.items()
+            ctx.button(("✅ " if key in chosen else "▫️ ") + label, key)
+            for key, label in self.options(ctx).items()
         ]
         done = ctx._("Done ✔") if chosen or self.required else ctx._("None, continue ➡")
         return Reply(
@@ -444,7 +440,7 @@ class ToggleStep(Step):
                 raise Invalid(ctx._("Choose at least one, then press Done."))
             ctx.draft[self.field] = chosen
             return advance()
-        if value not in self.options:
+        if value not in self.options(ctx):
             raise Invalid(ctx._("Please choose with the buttons below."))
         if value in chosen:
             chosen.remove(value)
@@ -466,7 +462,9 @@ class PartnersStep(ToggleStep):
     name = "partners"
     progress = 5
     field = "partners"
-    options = ACTOR_KINDS
+
+    def options(self, ctx: Context) -> dict[str, str]:
+        return {key: ctx._(label) for key, label in ACTOR_KINDS.items()}
 
     def question(self, ctx: Context) -> str:
         return ctx._(
@@ -482,19 +480,34 @@ class PartnersStep(ToggleStep):
 
 
 class ThemesStep(ToggleStep):
+    """Themes, pre-ticked from the title and description; the citizen changes them."""
+
     name = "themes"
     progress = 6
     field = "themes"
-    options = THEMES
     limit = MAX_THEMES
     required = True
 
+    async def enter(self, ctx: Context) -> None:
+        if "themes" not in ctx.draft:
+            text = f"{ctx.draft.get('title', '')}\n{ctx.draft.get('description', '')}"
+            ctx.draft["themes"] = preselect(text, ctx.t.language)
+            ctx.draft["_themes_suggested"] = bool(ctx.draft["themes"])
+
+    def options(self, ctx: Context) -> dict[str, str]:
+        return {theme: theme_label(theme, ctx.t.language) for theme in theme_ids()}
+
     def question(self, ctx: Context) -> str:
-        return ctx.t.ngettext(
+        question = ctx.t.ngettext(
             "Which <b>theme</b> fits your idea best? Choose up to {limit}, then press Done.",
             "Which <b>themes</b> fit your idea best? Choose up to {limit}, then press Done.",
             MAX_THEMES,
         ).format(limit=MAX_THEMES)
+        if ctx.draft.get("_themes_suggested"):
+            question += "\n" + ctx._(
+                "<i>I ticked the ones your description suggests: change them if needed.</i>"
+            )
+        return question
 
     async def on_text(self, ctx: Context, text: str) -> Outcome:
         raise Invalid(ctx._("Choose the themes with the buttons, then press Done."))
@@ -503,43 +516,94 @@ class ThemesStep(ToggleStep):
         return "similar"
 
 
-class SimilarStep(Step):
-    """Existing initiatives close to the idea, so that people join forces.
+def similar_reasons(ctx: Context, codes: tuple[str, ...] | list[str]) -> str:
+    """ "same commune, both about compost" from the matcher's reason codes."""
+    parts = []
+    for code in codes:
+        kind, _sep, values = code.partition(":")
+        items = [v for v in values.split(",") if v]
+        if kind == "same_commune":
+            parts.append(ctx._("same commune"))
+        elif kind == "nearby_commune" and items:
+            parts.append(
+                ctx._("close by, in {commune}").format(commune=commune_label(ctx, items[0]))
+            )
+        elif kind == "shared_themes" and items:
+            labels = ", ".join(theme_label(t, ctx.t.language) for t in items)
+            parts.append(ctx._("both about {topics}").format(topics=labels.lower()))
+        elif kind == "shared_concepts" and items:
+            labels = ", ".join(concept_label(c, ctx.t.language) for c in items)
+            parts.append(ctx._("both mention {topics}").format(topics=labels))
+        elif kind == "similar_words" and items:
+            parts.append(ctx._("similar words: {words}").format(words=", ".join(items)))
+    return escape("; ".join(parts))
 
-    Skipped when nothing is close: today always, until the matching index lands.
+
+class SimilarStep(Step):
+    """Existing initiatives and proposals close to the idea, so that people join forces.
+
+    Skipped when nothing is close enough.
     """
 
     name = "similar"
     progress = 7
 
+    async def enter(self, ctx: Context) -> None:
+        found = await ctx.services.similar(ctx.draft, ctx.t.language)
+        ctx.draft["_similar"] = [
+            {
+                "id": item.document_id,
+                "kind": item.kind,
+                "name": item.name,
+                "commune": item.commune,
+                "contactable": item.contactable,
+                "reasons": list(item.reasons),
+            }
+            for item in found
+        ]
+
     def skip(self, ctx: Context) -> bool:
-        return not ctx.services.similar_initiatives(ctx.draft)
+        return not ctx.draft.get("_similar")
 
     def prompt(self, ctx: Context) -> Reply:
-        matches = ctx.services.similar_initiatives(ctx.draft)
-        lines = [header(ctx, self) + ctx._("These existing initiatives look close to yours:")]
-        buttons: list[list[Button]] = []
-        for match in matches[:5]:
-            lines.append("• <b>" + escape(match["name"]) + "</b>")
-            buttons.append(
-                [
-                    ctx.button(
-                        ctx._("Put me in touch with {name}").format(name=match["name"][:30]),
-                        "c" + str(match["id"]),
-                    )
-                ]
+        lines = [
+            header(ctx, self)
+            + ctx._(
+                "<b>Others have had a similar idea.</b> Joining forces often makes a project "
+                "stronger:"
             )
-        buttons.append([ctx.button(ctx._("Mine is different"), "different")])
-        return Reply("\n".join(lines), buttons)
+        ]
+        connect: list[Button] = []
+        for number, item in enumerate(ctx.draft.get("_similar", []), start=1):
+            name = item["name"] or ctx._("A proposal already submitted by another citizen")
+            where = f" ({escape(commune_label(ctx, item['commune']))})" if item["commune"] else ""
+            reasons = similar_reasons(ctx, item["reasons"])
+            lines.append(f"\n{number}. <b>{escape(name)}</b>{where}\n<i>{reasons}</i>")
+            if item["contactable"]:
+                label = ctx._("🤝 Put me in touch with {number}").format(number=number)
+                connect.append(ctx.button(label, "c" + item["id"]))
+        different = ctx.button(ctx._("Mine is different ➡"), "different")
+        return Reply("\n".join(lines), [*rows(connect, 2), [different]])
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please choose with the buttons below."))
 
     async def on_button(self, ctx: Context, value: str) -> Outcome:
         if value == "different":
             ctx.draft["similar"] = {"choice": "different"}
             return advance()
-        if value.startswith("c"):
-            ctx.draft["similar"] = {"choice": "connect", "initiative_id": value[1:]}
-            return advance()
-        raise Invalid(ctx._("Please choose with the buttons below."))
+        chosen = next(
+            (item for item in ctx.draft.get("_similar", []) if "c" + item["id"] == value), None
+        )
+        if chosen is None or not chosen["contactable"]:
+            raise Invalid(ctx._("Please choose with the buttons below."))
+        ctx.draft["similar"] = {
+            "choice": "connect",
+            "kind": chosen["kind"],
+            "id": chosen["id"],
+            "name": chosen["name"],
+        }
+        return advance(notice="✓ " + ctx._("We will pass on your wish to be put in touch."))
 
     def next(self, ctx: Context) -> str:
         return "budget"
@@ -577,28 +641,77 @@ class BudgetStep(Step):
         return "call"
 
 
+def eligible_for(draft: dict[str, Any]) -> list[dict[str, Any]]:
+    facts = ProposalFacts(
+        commune=draft.get("commune"),
+        region_wide=bool(draft.get("region_wide")),
+        carrier=draft.get("carrier"),
+        themes=tuple(draft.get("themes", [])),
+        budget_cents=draft.get("budget_cents"),
+    )
+    today = datetime.now(BRUSSELS).date()
+    return [{"id": e.call.id, "reasons": list(e.reasons)} for e in eligible_calls(facts, today)]
+
+
+def call_reasons(ctx: Context, eligible: dict[str, Any]) -> str:
+    call = all_calls()[eligible["id"]]
+    parts = [ctx._("up to {amount}").format(amount=ctx.t.money(call.budget_max_cents))]
+    for code in eligible["reasons"]:
+        kind, _sep, values = code.partition(":")
+        if kind == "commune" and ctx.draft.get("commune"):
+            parts.append(ctx._("for {commune}").format(commune=place_summary(ctx)))
+        elif kind == "themes" and values:
+            labels = ", ".join(theme_label(t, ctx.t.language) for t in values.split(","))
+            parts.append(ctx._("funds {topics}").format(topics=labels.lower()))
+        elif kind == "budget_unknown":
+            parts.append(ctx._("check your budget fits"))
+    return escape(" · ".join(parts))
+
+
 class CallStep(Step):
-    """The call the proposal goes to. Staff choose until call matching lands."""
+    """The calls the proposal is eligible for, best first, and "let the staff decide"."""
 
     name = "call"
     progress = 9
 
+    async def enter(self, ctx: Context) -> None:
+        ctx.draft["_calls"] = eligible_for(ctx.draft)
+
     def prompt(self, ctx: Context) -> Reply:
-        return Reply(
+        eligible = ctx.draft.get("_calls", [])
+        staff = ctx.button(ctx._("Let the staff decide"), "staff")
+        if not eligible:
+            text = ctx._(
+                "No open call fits all the answers you gave, but the staff know other ways to "
+                "help. They will look at your proposal and tell you."
+            )
+            return Reply(header(ctx, self) + text, [[staff]])
+        lines = [
             header(ctx, self)
-            + ctx._(
-                "Projects like yours are funded through calls such as Bruxelles Environnement's "
-                "“Inspirons le quartier” and the communes' participatory budgets. The staff "
-                "will send your proposal to the call that fits it best."
-            ),
-            [[ctx.button(ctx._("OK, let the staff decide"), "staff")]],
-        )
+            + ctx._("<b>Which call</b> should your proposal go to? These fit, best first:")
+        ]
+        buttons = []
+        for number, item in enumerate(eligible, start=1):
+            call = all_calls()[item["id"]]
+            lines.append(
+                f"\n{number}. <b>{escape(call.name(ctx.t.language))}</b> – "
+                f"{escape(call.funder)}\n<i>{call_reasons(ctx, item)}</i>"
+            )
+            buttons.append(ctx.button(str(number), item["id"]))
+        lines.append("\n" + ctx._("Not sure? The staff can choose for you."))
+        return Reply("\n".join(lines), [*rows(buttons, 5), [staff]])
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please choose with the buttons below."))
 
     async def on_button(self, ctx: Context, value: str) -> Outcome:
-        if value != "staff":
+        if value == "staff":
+            ctx.draft["call"] = None
+            return advance()
+        if value not in {item["id"] for item in ctx.draft.get("_calls", [])}:
             raise Invalid(ctx._("Please choose with the buttons below."))
-        ctx.draft["call"] = None
-        return advance()
+        ctx.draft["call"] = value
+        return advance(notice="✓ " + escape(all_calls()[value].name(ctx.t.language)))
 
     def next(self, ctx: Context) -> str:
         return "contact_name"
@@ -728,6 +841,7 @@ REVIEW_FIELDS: dict[str, tuple[str, str]] = {
     "partners": (N_("Partners"), "partners"),
     "themes": (N_("Themes"), "themes"),
     "budget": (N_("Budget"), "budget"),
+    "call": (N_("Call"), "call"),
     "contact": (N_("Contact"), "contact_name"),
 }
 
@@ -735,6 +849,12 @@ REVIEW_FIELDS: dict[str, tuple[str, str]] = {
 class ReviewStep(Step):
     name = "review"
     progress = 11
+
+    async def enter(self, ctx: Context) -> None:
+        """An edit (budget, place, carrier, themes) may rule out the chosen call."""
+        call = ctx.draft.get("call")
+        if call and call not in {item["id"] for item in eligible_for(ctx.draft)}:
+            ctx.draft["call"] = None
 
     def prompt(self, ctx: Context) -> Reply:
         d = ctx.draft
@@ -747,8 +867,11 @@ class ReviewStep(Step):
             "where": escape(place_summary(ctx)),
             "carrier": ctx._(ACTOR_KINDS.get(d.get("carrier", ""), "—")),
             "partners": choices_summary(ctx, d.get("partners", []), ACTOR_KINDS),
-            "themes": choices_summary(ctx, d.get("themes", []), THEMES),
+            "themes": ", ".join(theme_label(t, ctx.t.language) for t in d.get("themes", [])) or "—",
             "budget": ctx.t.money(budget) if budget else ctx._("not known yet"),
+            "call": escape(all_calls()[d["call"]].name(ctx.t.language))
+            if d.get("call")
+            else ctx._("the staff will choose"),
             "contact": escape(", ".join(c for c in contact if c) or "—"),
         }
         # French puts a space before the colon: the line's shape is translated too.
@@ -773,7 +896,7 @@ class ReviewStep(Step):
 
     async def on_button(self, ctx: Context, value: str) -> Outcome:
         if value == "submit":
-            ctx.draft["_reference"] = await ctx.services.submit(new_proposal(ctx))
+            ctx.draft["_reference"] = await ctx.services.submit(new_proposal(ctx), ctx.draft)
             return advance()
         if value in REVIEW_FIELDS:
             ctx.draft["_editing"] = True

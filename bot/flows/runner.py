@@ -30,6 +30,7 @@ from bot.flows.base import (
 from bot.flows.intake import STEPS, new_draft
 from bot.flows.services import ChatServices
 from bot.i18n import Translator, language_from_telegram
+from bot.matcher import Matcher
 from storage.conversations import ConversationStore
 from storage.models import Conversation
 
@@ -59,9 +60,15 @@ class Result:
 
 class Runner:
     def __init__(
-        self, store: ConversationStore, *, default_language: str, reference_prefix: str
+        self,
+        store: ConversationStore,
+        matcher: Matcher,
+        *,
+        default_language: str,
+        reference_prefix: str,
     ) -> None:
         self.store = store
+        self.matcher = matcher
         self.default_language = default_language
         self.reference_prefix = reference_prefix
         self.steps: dict[str, Step] = {**STEPS, **ACCOUNT_STEPS}
@@ -73,7 +80,9 @@ class Runner:
             last = conversation.last_update_id
             if update_id is not None and last is not None and update_id <= last:
                 return Result()
-            services = ChatServices(session, sender.chat_id, sender.user_id, self.reference_prefix)
+            services = ChatServices(
+                session, sender.chat_id, sender.user_id, self.reference_prefix, self.matcher
+            )
             result = await self._run(conversation, sender, inp, services)
             if update_id is not None and not services.erased:
                 conversation.last_update_id = update_id
@@ -172,9 +181,9 @@ class Runner:
             else:
                 result.replies.append(self._prompt(ctx, invalid.message))
             return
-        self._apply(ctx, step, outcome, result, pressed=inp.kind is InputKind.BUTTON)
+        await self._apply(ctx, step, outcome, result, pressed=inp.kind is InputKind.BUTTON)
 
-    def _apply(
+    async def _apply(
         self, ctx: Context, step: Step, outcome: Outcome, result: Result, *, pressed: bool
     ) -> None:
         if ctx.services.erased:
@@ -195,11 +204,19 @@ class Runner:
             history: list[str] = ctx.draft.setdefault("_history", [])
             if not history or history[-1] != step.name:
                 history.append(step.name)
-        ctx.step = target
-        while self.steps[ctx.step].skip(ctx):
-            ctx.step = self._after_edit(ctx, self.steps[ctx.step], self.steps[ctx.step].next(ctx))
+        await self._enter(ctx, target)
         result.close_pressed = pressed
         result.replies.append(self._prompt(ctx, outcome.notice))
+
+    async def _enter(self, ctx: Context, target: str) -> None:
+        """Make `target` the current step, passing over those that skip themselves."""
+        while True:
+            ctx.step = target
+            step = self.steps[target]
+            await step.enter(ctx)
+            if not step.skip(ctx):
+                return
+            target = self._after_edit(ctx, step, step.next(ctx))
 
     def _after_edit(self, ctx: Context, source: Step, target: str) -> str:
         """While editing from the review, leaving the edited field returns to the review."""
@@ -223,8 +240,8 @@ class Runner:
             if step in FINISHED:
                 self._restart(ctx, "welcome")
             elif step == "paused":
-                ctx.step = ctx.draft.pop("_return", "welcome")
                 ctx.version += 1
+                await self._enter(ctx, ctx.draft.pop("_return", "welcome"))
             elif in_progress or step in OVERLAYS - {"language"}:
                 self._overlay(ctx, "resume")
         elif name == "new":
@@ -235,8 +252,8 @@ class Runner:
         elif name == "back":
             history: list[str] = ctx.draft.get("_history", [])
             if in_progress and history:
-                ctx.step = history.pop()
                 ctx.version += 1
+                await self._enter(ctx, history.pop())
             else:
                 result.replies.append(
                     self._prompt(ctx, ctx._("There is no earlier question to go back to."))

@@ -11,8 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.matcher import Matcher, Similar
+from matching.similar import Query
 from storage.models import Proposal
 from storage.proposals import (
+    NewMatch,
     NewProposal,
     erase_citizen,
     get_or_create_citizen,
@@ -21,19 +24,45 @@ from storage.proposals import (
 )
 
 
+def similarity_query(draft: dict[str, Any], language: str) -> Query:
+    return Query(
+        text=f"{draft.get('title', '')}\n{draft.get('description', '')}",
+        language=language,
+        commune=draft.get("commune"),
+        themes=tuple(draft.get("themes", [])),
+    )
+
+
 @dataclass
 class ChatServices:
     session: AsyncSession
     chat_id: int
     user_id: int
     reference_prefix: str
+    matcher: Matcher
     erased: bool = False
 
-    async def submit(self, new: NewProposal) -> str:
+    async def similar(self, draft: dict[str, Any], language: str) -> list[Similar]:
+        """Initiatives and earlier proposals close to the draft, best first."""
+        await self.matcher.refresh(self.session)
+        return self.matcher.search(similarity_query(draft, language))
+
+    async def submit(self, new: NewProposal, draft: dict[str, Any]) -> str:
+        """Store the proposal with what it matches now, in its final wording."""
         citizen = await get_or_create_citizen(self.session, self.user_id, new.language)
+        matches = [
+            NewMatch(
+                score=found.score,
+                reasons=list(found.reasons),
+                initiative_id=found.database_id if found.kind == "initiative" else None,
+                other_proposal_id=found.database_id if found.kind == "proposal" else None,
+            )
+            for found in await self.similar(draft, new.language)
+        ]
         proposal, _created = await submit_proposal(
-            self.session, citizen, new, self.reference_prefix
+            self.session, citizen, new, self.reference_prefix, matches=matches
         )
+        self.matcher.invalidate()
         return proposal.reference
 
     async def my_proposals(self) -> list[Proposal]:
@@ -42,7 +71,3 @@ class ChatServices:
     async def erase_me(self) -> int:
         self.erased = True
         return await erase_citizen(self.session, self.user_id)
-
-    def similar_initiatives(self, draft: dict[str, Any]) -> list[dict[str, Any]]:
-        """Existing initiatives close to the draft. Empty until the matching index lands."""
-        return []

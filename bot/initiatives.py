@@ -1,0 +1,79 @@
+"""Importing catalogues of initiatives, and the starter catalogue of a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from matching.catalogue import CatalogueError, Rejection, parse_catalogue
+from storage.initiatives import UpsertReport, catalogue_stamp, upsert_initiatives
+
+log = logging.getLogger(__name__)
+
+STARTER_CATALOGUE = Path(__file__).parent / "data" / "starter_initiatives.csv"
+
+
+@dataclass
+class ImportResult:
+    report: UpsertReport
+    rejected: list[Rejection]
+
+    def summary(self) -> str:
+        lines = [
+            f"added {len(self.report.added)}, changed {len(self.report.changed)}, "
+            f"unchanged {len(self.report.unchanged)}, rejected {len(self.rejected)}"
+        ]
+        for external_id in self.report.added:
+            lines.append(f"  added {external_id}")
+        for external_id in self.report.changed:
+            lines.append(f"  changed {external_id}")
+        for rejection in self.rejected:
+            lines.append(
+                f"  rejected row {rejection.row} ({rejection.external_id or 'no external_id'}): "
+                f"{rejection.reason}"
+            )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.report.added,
+            "changed": self.report.changed,
+            "unchanged": len(self.report.unchanged),
+            "rejected": [
+                {"row": r.row, "external_id": r.external_id, "reason": r.reason}
+                for r in self.rejected
+            ],
+        }
+
+
+def catalogue_format(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in ("csv", "json"):
+        raise CatalogueError(f"{path.name}: the file must end in .csv or .json")
+    return suffix
+
+
+async def import_catalogue(
+    sessionmaker: async_sessionmaker[AsyncSession], data: bytes, format: str
+) -> ImportResult:
+    """Parse, then upsert every valid row in one transaction (all or nothing)."""
+    records, rejected = parse_catalogue(data, format)
+    async with sessionmaker() as session, session.begin():
+        report = await upsert_initiatives(session, records)
+    return ImportResult(report, rejected)
+
+
+async def seed_starter_catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+    """Load the shipped catalogue into a database that has no initiative yet."""
+    async with sessionmaker() as session:
+        count, _newest = await catalogue_stamp(session)
+    if count:
+        return False
+    data = await asyncio.to_thread(STARTER_CATALOGUE.read_bytes)
+    result = await import_catalogue(sessionmaker, data, "csv")
+    log.info("starter catalogue loaded: %s", result.summary().splitlines()[0])
+    return True

@@ -1,0 +1,139 @@
+"""The similarity index over the catalogue and earlier proposals, kept in step with storage.
+
+The index lives in memory (building it is fast); it is rebuilt when the catalogue changes
+and gets new proposals incrementally, so several bot instances sharing one database all
+see what the others stored, at most `REFRESH_SECONDS` late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from matching.similar import Document, Match, Query, SimilarityIndex
+from storage.initiatives import all_initiatives, catalogue_stamp
+from storage.models import Initiative, Proposal
+from storage.proposals import proposals_for_matching
+
+REFRESH_SECONDS = 30.0
+MAX_MATCHES = 5
+
+
+@dataclass(frozen=True)
+class Similar:
+    """A match with what the citizen may be shown of it."""
+
+    document_id: str
+    kind: str  # "initiative" or "proposal"
+    database_id: int
+    name: str | None
+    """None for an earlier proposal whose author did not agree to share: only its subject shows."""
+    commune: str | None
+    contactable: bool
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    database_id: int
+    name: str | None
+    commune: str | None
+    contactable: bool
+
+
+def initiative_document(initiative: Initiative) -> Document:
+    return Document(
+        id=f"i{initiative.id}",
+        name=initiative.name,
+        description=initiative.description,
+        themes=tuple(initiative.themes),
+        commune=initiative.commune_refnis,
+        language=initiative.language,
+    )
+
+
+def proposal_document(proposal: Proposal) -> Document:
+    return Document(
+        id=f"p{proposal.id}",
+        name=proposal.title,
+        description=proposal.description,
+        themes=tuple(proposal.themes),
+        commune=proposal.commune_refnis,
+        language=proposal.language,
+    )
+
+
+class Matcher:
+    def __init__(self) -> None:
+        self.index = SimilarityIndex()
+        self._entries: dict[str, _Entry] = {}
+        self._stamp: object = None
+        self._last_proposal_id = 0
+        self._checked_at = -REFRESH_SECONDS
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Look at the database again at the next search (after a submission here)."""
+        self._checked_at = -REFRESH_SECONDS
+
+    async def refresh(self, session: AsyncSession) -> None:
+        if time.monotonic() - self._checked_at < REFRESH_SECONDS:
+            return
+        async with self._lock:
+            stamp = await catalogue_stamp(session)
+            if stamp != self._stamp:
+                await self._rebuild(session)
+                self._stamp = stamp
+            else:
+                for proposal in await proposals_for_matching(session, self._last_proposal_id):
+                    self._add_proposal(proposal)
+            self._checked_at = time.monotonic()
+
+    async def _rebuild(self, session: AsyncSession) -> None:
+        entries: dict[str, _Entry] = {}
+        documents = []
+        for initiative in await all_initiatives(session):
+            document = initiative_document(initiative)
+            documents.append(document)
+            entries[document.id] = _Entry(
+                "initiative", initiative.id, initiative.name, initiative.commune_refnis, True
+            )
+        self.index = SimilarityIndex.build(documents)
+        self._entries = entries
+        self._last_proposal_id = 0
+        for proposal in await proposals_for_matching(session):
+            self._add_proposal(proposal)
+
+    def _add_proposal(self, proposal: Proposal) -> None:
+        document = proposal_document(proposal)
+        self.index.add(document)
+        shared = proposal.consent_share and proposal.citizen_id is not None
+        self._entries[document.id] = _Entry(
+            "proposal",
+            proposal.id,
+            proposal.title if shared else None,
+            proposal.commune_refnis,
+            shared,
+        )
+        self._last_proposal_id = max(self._last_proposal_id, proposal.id)
+
+    def search(self, query: Query, exclude: tuple[str, ...] = ()) -> list[Similar]:
+        return [self._describe(match) for match in self.index.search(query, MAX_MATCHES, exclude)]
+
+    def _describe(self, match: Match) -> Similar:
+        entry = self._entries[match.document_id]
+        return Similar(
+            document_id=match.document_id,
+            kind=entry.kind,
+            database_id=entry.database_id,
+            name=entry.name,
+            commune=entry.commune,
+            contactable=entry.contactable,
+            score=match.score,
+            reasons=tuple(reason.code() for reason in match.reasons),
+        )

@@ -1,0 +1,613 @@
+"""Similar initiatives: find the catalogue entries (or earlier proposals) closest to a text.
+
+Pure module (no I/O): build a :class:`SimilarityIndex` over :class:`Document` objects, then
+:meth:`SimilarityIndex.search` it with a :class:`Query`. Each :class:`Match` carries a score
+in 0..1 and the :class:`Reason` objects that explain it ("same commune", "both about
+compost"), as stable codes that the bot translates for citizens.
+
+Text is compared on the *terms* of :func:`matching.normalize.analyze`: concepts (``~id``,
+identical across French, Dutch and English, so "potager collectif" meets "Samentuin" and
+"community garden") and snowball stems of the other words.
+
+Scoring
+-------
+For a query *q* and a document *d* that share at least one term (otherwise the score is 0:
+themes or commune alone never make two texts similar)::
+
+    text  = 0.50 * overlap + 0.30 * fuzzy + 0.20 * concepts          (each part in 0..1)
+    score = text * (0.70 + 0.15 * themes + 0.15 * commune)
+
+* ``overlap``: IDF-weighted overlap of the two term sets, normalised by both sizes
+  (weighted Ochiai/cosine: ``sum_w(q∩d) / sqrt(sum_w(q) * sum_w(d))``), with the BM25 IDF
+  ``ln(1 + (N - df + 0.5) / (df + 0.5))`` — rare shared words count more than common ones.
+* ``fuzzy``: :func:`rapidfuzz.fuzz.token_set_ratio` of the two space-joined term lists / 100
+  (tolerates near-identical stems and rewards a text contained in the other).
+* ``concepts``: the share of the query's concepts that the document has (``|Cq∩Cd| / |Cq|``;
+  0 for a query without concepts). Extra concepts of the document already lower
+  ``overlap``.
+* ``themes``: Dice coefficient of the two theme sets (0 when either side has none).
+* ``commune``: 1 for the same commune, 0.5 for a commune whose centroid is within
+  :data:`NEARBY_KM` (2.5 km), 0 farther away, and 0.25 (neutral, between the two) when
+  either commune is unknown.
+
+Themes and commune can therefore lift a text match by at most 1/0.7 ≈ +43 %, never create
+one. Only matches scoring at least :data:`MIN_SCORE` are returned.
+
+Speed
+-----
+An inverted index (term id → array of document positions) selects candidates: the query's
+terms are taken from the rarest to the most common, and their postings are accumulated
+(IDF weight per shared term) until a budget of postings has been read (15 % of the
+collection size, between 15 000 and 100 000 postings; the rarest term is always read in
+full; the skipped, most common terms still count in the final score, they only do not
+*bring* candidates). The accumulated documents are ranked by a cheap estimate (accumulated
+weight / sqrt(document weight) × the themes/commune factor) and the best
+:data:`CANDIDATE_POOL` (300) get the full score above.
+:meth:`SimilarityIndex.search_exhaustive` applies the same full score to every document.
+
+IDF weights and per-document weight sums are a snapshot, refreshed after the collection
+has changed by more than 10 % (or at every change below 1 000 documents), so that adding
+proposals one by one stays cheap; :meth:`search` and :meth:`search_exhaustive` always use
+the same snapshot, hence the same scores.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import operator
+import re
+from array import array
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from itertools import repeat
+
+from rapidfuzz import fuzz
+
+from matching.communes import all_communes
+from matching.normalize import (
+    CONCEPT_PREFIX,
+    LANGUAGES,
+    analyze,
+    detect_language,
+    stem,
+    words,
+)
+
+__all__ = [
+    "CANDIDATE_POOL",
+    "MIN_SCORE",
+    "NEARBY_KM",
+    "Document",
+    "Match",
+    "Query",
+    "Reason",
+    "SimilarityIndex",
+]
+
+MIN_SCORE = 0.30
+"""Matches scoring below this are not returned. Two texts that share only a common word
+("rue", "organiser") score ~0.1–0.25 even in the same commune with the same themes; one
+shared concept or rare word between short texts scores ≥ 0.4."""
+
+NEARBY_KM = 2.5
+"""Two communes whose centroids are at most this far apart are "nearby"."""
+
+# Weights of the text part (sum to 1).
+W_OVERLAP = 0.35
+W_FUZZY = 0.35
+W_CONCEPTS = 0.30
+# Multiplier: base + themes + commune (sum to 1).
+BASE_FACTOR = 0.70
+W_THEMES = 0.15
+W_COMMUNE = 0.15
+# Commune proximity values.
+GEO_SAME = 1.0
+GEO_NEARBY = 0.5
+GEO_UNKNOWN = 0.25
+GEO_FAR = 0.0
+
+MAX_TEXT_CHARS = 4000
+"""Only the first characters of a text are analysed (a Telegram message has at most 4 096)."""
+
+CANDIDATE_POOL = 300
+"""How many candidates get the full score."""
+
+POSTINGS_SHARE = 0.15
+MIN_POSTINGS = 15_000
+MAX_POSTINGS = 100_000
+"""Candidate selection reads the postings of the query's terms, rarest first, until
+``POSTINGS_SHARE × documents`` postings (clamped to MIN_POSTINGS..MAX_POSTINGS) have been
+read; the rarest term's postings are always read in full."""
+
+SIMILAR_WORDS = 3
+"""At most this many words in a ``similar_words`` reason (the rarest shared ones)."""
+
+MIN_WORD_LENGTH = 4
+"""Shorter shared words ("van", "hoe") are not shown as reasons (they still count)."""
+
+_COMMON_WORD_SHARE = 0.25  # words in more documents than this are not shown as reasons
+_SMALL_INDEX = 1000
+_REFRESH_GROWTH = 0.10
+_EARTH_RADIUS_KM = 6371.0088
+_RAW_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An initiative of the catalogue, or an earlier proposal."""
+
+    id: str
+    name: str
+    description: str = ""
+    themes: tuple[str, ...] = ()
+    commune: str | None = None  # REFNIS code, e.g. "21009"
+    language: str | None = None  # fr, nl, en; detected when None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a document matched, as a stable code the bot translates.
+
+    ``kind`` is one of ``same_commune`` (no values), ``nearby_commune`` (values: the
+    document's commune REFNIS), ``shared_themes`` (theme ids), ``shared_concepts``
+    (concept ids such as ``"compost"``) or ``similar_words`` (a few words shared by both
+    texts, as written in the query, lower-cased).
+    """
+
+    kind: str
+    values: tuple[str, ...] = ()
+
+    def code(self) -> str:
+        """Compact form: ``"same_commune"``, ``"shared_themes:compost,food"`` …"""
+        return f"{self.kind}:{','.join(self.values)}" if self.values else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    document_id: str
+    score: float  # 0..1, rounded to 4 decimals
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    text: str
+    language: str | None = None
+    commune: str | None = None  # REFNIS code
+    themes: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------------- communes
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+class _Geography:
+    """Commune codes ↔ small indexes (0..18; -1 unknown) and the proximity table."""
+
+    def __init__(self) -> None:
+        communes = all_communes()
+        self.refnis = tuple(c.refnis for c in communes)
+        self.index = {c.refnis: i for i, c in enumerate(communes)}
+        self.nearby = tuple(
+            tuple(
+                i != j
+                and _haversine_km(a.latitude, a.longitude, b.latitude, b.longitude) <= NEARBY_KM
+                for j, b in enumerate(communes)
+            )
+            for i, a in enumerate(communes)
+        )
+
+    def code(self, refnis: str | None) -> int:
+        return -1 if refnis is None else self.index.get(refnis.strip(), -1)
+
+    def proximity(self, a: int, b: int) -> float:
+        if a < 0 or b < 0:
+            return GEO_UNKNOWN
+        if a == b:
+            return GEO_SAME
+        return GEO_NEARBY if self.nearby[a][b] else GEO_FAR
+
+    def table(self, query_code: int) -> list[float]:
+        """Proximity of every commune code to *query_code*; index ``code + 1`` (-1 → 0)."""
+        return [self.proximity(query_code, c) for c in range(-1, len(self.refnis))]
+
+
+_GEOGRAPHY: _Geography | None = None
+
+
+def _geography() -> _Geography:
+    global _GEOGRAPHY
+    if _GEOGRAPHY is None:
+        _GEOGRAPHY = _Geography()
+    return _GEOGRAPHY
+
+
+# ------------------------------------------------------------------------- analysis
+
+
+def _language(text: str, language: str | None) -> str:
+    return language if language in LANGUAGES else detect_language(text)
+
+
+def _terms(text: str, language: str | None) -> list[str]:
+    """Unique analysed terms, in order of first occurrence."""
+    text = text[:MAX_TEXT_CHARS]
+    return list(dict.fromkeys(analyze(text, _language(text, language))))
+
+
+def _dice(a: Collection[str], b: Collection[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return 2 * len(set(a) & set(b)) / (len(set(a)) + len(set(b)))
+
+
+@dataclass
+class _PreparedQuery:
+    terms: list[str]
+    known: dict[int, float]  # term id → weight, for the terms the index knows
+    inv_norm: float  # 1 / sqrt(sum of the weights of all its terms, unknown ones included)
+    text: str  # the terms joined by spaces, for rapidfuzz
+    concept_count: int
+    commune: int  # commune code, -1 when unknown
+    themes: tuple[str, ...]
+    language: str
+    raw: str  # the (truncated) query text
+    factor: list[float]  # stored commune code (code + 1) → BASE_FACTOR + W_COMMUNE * proximity
+    theme_bonus: list[float]  # theme-set id → W_THEMES * Dice; empty without query themes
+    surface: dict[str, str] | None = None  # stem → query word, computed for reasons
+
+
+class SimilarityIndex:
+    """Inverted index over documents' analysed terms; see the module docstring."""
+
+    def __init__(self, pool: int = CANDIDATE_POOL) -> None:
+        self.pool = pool
+        self._geo = _geography()
+        # vocabulary
+        self._term_ids: dict[str, int] = {}
+        self._term_text: list[str] = []
+        self._is_concept = bytearray()
+        self._postings: list[array[int]] = []
+        # documents (position → …)
+        self._ids: list[str] = []
+        self._positions: dict[str, int] = {}
+        self._alive = bytearray()
+        self._starts = array("Q", [0])  # terms of document p: _flat[_starts[p]:_starts[p+1]]
+        self._flat = array("I")
+        self._communes = array("B")  # commune code + 1 (0: unknown)
+        self._theme_set = array("I")
+        self._theme_sets: list[tuple[str, ...]] = []
+        self._theme_set_ids: dict[tuple[str, ...], int] = {}
+        self._sets_with_theme: dict[str, list[int]] = {}
+        self._live = 0
+        # weight snapshot
+        self._weights = array("d")  # term id → IDF at the last refresh
+        self._inv_norm = array("d")  # position → 1 / sqrt(sum of its terms' weights)
+        self._snapshot_size = -1  # live documents at the last refresh
+        self._changes = 0  # documents added or removed since the last refresh
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(cls, documents: Iterable[Document], *, pool: int = CANDIDATE_POOL) -> SimilarityIndex:
+        """An index over *documents*; *pool*: candidates fully scored per search."""
+        index = cls(pool)
+        for document in documents:
+            index._insert(document)
+        index._refresh()
+        return index
+
+    def __len__(self) -> int:
+        return self._live
+
+    def __contains__(self, document_id: object) -> bool:
+        return document_id in self._positions
+
+    def add(self, document: Document) -> None:
+        """Add a document; one with the same id is replaced."""
+        self._insert(document)
+
+    def remove(self, document_id: str) -> bool:
+        """Remove a document; False if there was none with this id."""
+        position = self._positions.pop(document_id, None)
+        if position is None:
+            return False
+        for term in self._flat[self._starts[position] : self._starts[position + 1]]:
+            self._postings[term].remove(position)
+        self._alive[position] = 0
+        self._live -= 1
+        self._changes += 1
+        return True
+
+    def _term_id(self, term: str) -> int:
+        term_id = self._term_ids.get(term)
+        if term_id is None:
+            term_id = len(self._term_text)
+            self._term_ids[term] = term_id
+            self._term_text.append(term)
+            self._is_concept.append(term.startswith(CONCEPT_PREFIX))
+            self._postings.append(array("I"))
+            self._weights.append(0.0)
+        return term_id
+
+    def _theme_set_id(self, themes: tuple[str, ...]) -> int:
+        key = tuple(sorted(set(themes)))
+        set_id = self._theme_set_ids.get(key)
+        if set_id is None:
+            set_id = len(self._theme_sets)
+            self._theme_set_ids[key] = set_id
+            self._theme_sets.append(key)
+            for theme in key:
+                self._sets_with_theme.setdefault(theme, []).append(set_id)
+        return set_id
+
+    def _insert(self, document: Document) -> None:
+        if document.id in self._positions:
+            self.remove(document.id)
+        text = f"{document.name}\n{document.description}" if document.description else document.name
+        term_ids = [self._term_id(t) for t in _terms(text, document.language)]
+        position = len(self._ids)
+        self._ids.append(document.id)
+        self._positions[document.id] = position
+        self._alive.append(1)
+        self._flat.extend(term_ids)
+        self._starts.append(len(self._flat))
+        self._communes.append(self._geo.code(document.commune) + 1)
+        self._theme_set.append(self._theme_set_id(document.themes))
+        postings = self._postings
+        for term in term_ids:
+            postings[term].append(position)
+        self._live += 1
+        self._changes += 1
+        # Weight of a new document with the current snapshot (refreshed later in bulk).
+        size = max(self._snapshot_size, 1)
+        weights = self._weights
+        for term in term_ids:
+            if weights[term] == 0.0:
+                weights[term] = _idf(len(postings[term]), size)
+        self._inv_norm.append(_inverse_sqrt(sum(weights[t] for t in term_ids)))
+
+    def _refresh(self) -> None:
+        size = self._live
+        self._weights = array("d", [_idf(len(p), size) for p in self._postings])
+        weights, flat, starts = self._weights, self._flat, self._starts
+        self._inv_norm = array(
+            "d",
+            [
+                _inverse_sqrt(sum([weights[t] for t in flat[starts[p] : starts[p + 1]]]))
+                for p in range(len(self._ids))
+            ],
+        )
+        self._snapshot_size = size
+        self._changes = 0
+
+    def _ensure_fresh(self) -> None:
+        if self._changes and (
+            self._live <= _SMALL_INDEX or self._changes > _REFRESH_GROWTH * self._snapshot_size
+        ):
+            self._refresh()
+
+    # ------------------------------------------------------------------ querying
+
+    def _prepare(self, query: Query) -> _PreparedQuery:
+        text = query.text[:MAX_TEXT_CHARS]
+        language = _language(text, query.language)
+        terms = list(dict.fromkeys(analyze(text, language)))
+        known: dict[int, float] = {}
+        for term in terms:
+            term_id = self._term_ids.get(term)
+            if term_id is not None and self._postings[term_id]:
+                known[term_id] = self._weights[term_id]
+        norm = sum(known.values())
+        if known:  # a word no document uses counts like an average word of the query
+            norm *= len(terms) / len(known)
+        commune = self._geo.code(query.commune)
+        themes = tuple(dict.fromkeys(query.themes))
+        theme_bonus: list[float] = []
+        if themes:
+            theme_bonus = [0.0] * len(self._theme_sets)
+            for theme in themes:
+                for set_id in self._sets_with_theme.get(theme, ()):
+                    theme_bonus[set_id] = W_THEMES * _dice(themes, self._theme_sets[set_id])
+        return _PreparedQuery(
+            terms=terms,
+            known=known,
+            inv_norm=_inverse_sqrt(norm),
+            text=" ".join(terms),
+            concept_count=sum(t.startswith(CONCEPT_PREFIX) for t in terms),
+            commune=commune,
+            themes=themes,
+            language=language,
+            raw=text,
+            factor=[BASE_FACTOR + W_COMMUNE * g for g in self._geo.table(commune)],
+            theme_bonus=theme_bonus,
+        )
+
+    def _score(self, query: _PreparedQuery, position: int) -> float:
+        """The full score of one document (0 when no term is shared)."""
+        terms = self._flat[self._starts[position] : self._starts[position + 1]]
+        known = query.known
+        shared = [t for t in terms if t in known]
+        if not shared:
+            return 0.0
+        overlap = sum([known[t] for t in shared]) * self._inv_norm[position] * query.inv_norm
+        term_text = self._term_text
+        fuzzy = fuzz.token_set_ratio(query.text, " ".join([term_text[t] for t in terms])) / 100
+        concepts = 0.0
+        if query.concept_count:
+            concepts = sum([self._is_concept[t] for t in shared]) / query.concept_count
+        text = W_OVERLAP * min(1.0, overlap) + W_FUZZY * float(fuzzy) + W_CONCEPTS * concepts
+        factor = query.factor[self._communes[position]]
+        if query.theme_bonus:
+            factor += query.theme_bonus[self._theme_set[position]]
+        return text * factor
+
+    def _budget(self) -> int:
+        return min(MAX_POSTINGS, max(MIN_POSTINGS, int(self._live * POSTINGS_SHARE)))
+
+    def _candidates(self, query: _PreparedQuery, excluded: Collection[int]) -> list[int]:
+        """Positions worth the full score (see the module docstring), *excluded* left out."""
+        postings, is_concept = self._postings, self._is_concept
+        ordered = sorted(query.known.items(), key=lambda item: (len(postings[item[0]]), item[0]))
+        if not ordered:
+            return []
+        first, first_weight = ordered[0]
+        accumulated: dict[int, float] = dict.fromkeys(postings[first], first_weight)
+        concepts: Counter[int] = Counter()  # position → shared concepts
+        if is_concept[first]:
+            concepts.update(postings[first])
+        budget, spent = self._budget(), 0
+        get = accumulated.get
+        for term, weight in ordered[1:]:
+            plist = postings[term]
+            spent += len(plist)
+            if spent > budget:
+                break
+            for position in plist:
+                accumulated[position] = get(position, 0.0) + weight
+            if is_concept[term]:
+                concepts.update(plist)
+        for position in excluded:
+            accumulated.pop(position, None)
+        pool = self.pool
+        if len(accumulated) <= pool:
+            return list(accumulated)
+        # Estimate, in units of accumulated weight: (accumulated / sqrt(document weight) +
+        # the concepts part of the text score) × the themes/commune factor; the fuzzy part
+        # is left out. Computed with map() over built-ins: no Python loop per document.
+        positions = list(accumulated)
+        mul, add = operator.mul, operator.add
+        text: Iterable[float] = map(
+            mul, accumulated.values(), map(self._inv_norm.__getitem__, positions)
+        )
+        if concepts:
+            scale = W_CONCEPTS / (W_OVERLAP * query.inv_norm * query.concept_count)
+            text = map(add, text, map(mul, map(concepts.get, positions, repeat(0)), repeat(scale)))
+        factors: Iterable[float] = map(
+            query.factor.__getitem__, map(self._communes.__getitem__, positions)
+        )
+        if query.theme_bonus:
+            bonus = map(query.theme_bonus.__getitem__, map(self._theme_set.__getitem__, positions))
+            factors = map(add, factors, bonus)
+        estimates = list(map(mul, text, factors))
+        threshold = heapq.nlargest(pool, estimates)[-1]
+        chosen = [p for p, e in zip(positions, estimates, strict=True) if e >= threshold]
+        if len(chosen) > 2 * pool:  # many ties at the threshold: keep the first positions
+            chosen = [p for p, e in zip(positions, estimates, strict=True) if e > threshold]
+            chosen += sorted(
+                p for p, e in zip(positions, estimates, strict=True) if e == threshold
+            )[: max(0, pool - len(chosen))]
+        return chosen
+
+    def search(self, query: Query, k: int = 5, exclude: Collection[str] = ()) -> list[Match]:
+        """The *k* most similar documents scoring at least :data:`MIN_SCORE`, best first.
+
+        Documents whose id is in *exclude* are skipped (e.g. the proposal itself).
+        """
+        if k <= 0 or not self._live:
+            return []
+        self._ensure_fresh()
+        prepared = self._prepare(query)
+        excluded = self._excluded(exclude)
+        return self._best(prepared, self._candidates(prepared, excluded), k, excluded)
+
+    def search_exhaustive(
+        self, query: Query, k: int = 5, exclude: Collection[str] = ()
+    ) -> list[Match]:
+        """Like :meth:`search`, but the full score is applied to every document (slow)."""
+        if k <= 0 or not self._live:
+            return []
+        self._ensure_fresh()
+        prepared = self._prepare(query)
+        alive = self._alive
+        return self._best(
+            prepared,
+            (p for p in range(len(self._ids)) if alive[p]),
+            k,
+            self._excluded(exclude),
+        )
+
+    def _excluded(self, exclude: Collection[str]) -> set[int]:
+        positions = (self._positions.get(document_id) for document_id in exclude)
+        return {p for p in positions if p is not None}
+
+    def _best(
+        self, query: _PreparedQuery, positions: Iterable[int], k: int, excluded: set[int]
+    ) -> list[Match]:
+        ids = self._ids
+        scored: list[tuple[float, int]] = []
+        for position in positions:
+            if excluded and position in excluded:
+                continue
+            score = self._score(query, position)
+            if score >= MIN_SCORE:
+                scored.append((score, -position))
+        best = heapq.nlargest(k, scored)
+        return [Match(ids[-p], round(score, 4), self._reasons(query, -p)) for score, p in best]
+
+    # ------------------------------------------------------------------ reasons
+
+    def _reasons(self, query: _PreparedQuery, position: int) -> tuple[Reason, ...]:
+        reasons: list[Reason] = []
+        commune = self._communes[position] - 1
+        if query.commune >= 0 and commune >= 0:
+            if commune == query.commune:
+                reasons.append(Reason("same_commune"))
+            elif self._geo.nearby[query.commune][commune]:
+                reasons.append(Reason("nearby_commune", (self._geo.refnis[commune],)))
+        terms = set(self._flat[self._starts[position] : self._starts[position + 1]])
+        shared = [t for t in query.known if t in terms]
+        concepts = [
+            self._term_text[t][len(CONCEPT_PREFIX) :] for t in shared if self._is_concept[t]
+        ]
+        if concepts:
+            reasons.append(Reason("shared_concepts", tuple(concepts)))
+        themes = set(self._theme_sets[self._theme_set[position]])
+        shared_themes = tuple(t for t in query.themes if t in themes)
+        if shared_themes:
+            reasons.append(Reason("shared_themes", shared_themes))
+        limit = self._live * _COMMON_WORD_SHARE
+        plain = [
+            t
+            for t in shared
+            if not self._is_concept[t] and (self._live < 20 or len(self._postings[t]) <= limit)
+        ]
+        plain.sort(key=lambda t: (-query.known[t], t))
+        if plain:
+            if query.surface is None:
+                query.surface = _surface_words(query.raw, query.language)
+            shown: list[str] = []
+            for term in plain:
+                word = query.surface.get(self._term_text[term], self._term_text[term])
+                if len(word) >= MIN_WORD_LENGTH and word not in shown:
+                    shown.append(word)
+            if shown:
+                reasons.append(Reason("similar_words", tuple(shown[:SIMILAR_WORDS])))
+        return tuple(reasons)
+
+
+def _inverse_sqrt(value: float) -> float:
+    return 1.0 / math.sqrt(value) if value > 0 else 0.0
+
+
+def _idf(df: int, size: int) -> float:
+    return math.log(1.0 + (size - df + 0.5) / (df + 0.5)) if size >= df else math.log(1.5)
+
+
+def _surface_words(text: str, language: str) -> dict[str, str]:
+    """Stem → the word of *text* (lower-cased, accents kept) that gave it."""
+    surface: dict[str, str] = {}
+    for raw in _RAW_WORD.findall(text):
+        parts = words(raw)
+        for part in parts:
+            shown = raw.lower() if len(parts) == 1 else part
+            surface.setdefault(stem(part, language), shown)
+    return surface
