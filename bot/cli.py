@@ -52,9 +52,13 @@ def configure_logging(level: str, logfile: Path | None = None) -> None:
 async def serve(settings: Settings) -> None:
     """Run the bot until SIGINT/SIGTERM (or, in the demo, until the person quits)."""
     engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    matcher = Matcher()
+    async with sessionmaker() as session:
+        await matcher.refresh(session)  # build the index now, not at the first citizen
     runner = Runner(
-        ConversationStore(create_sessionmaker(engine)),
-        Matcher(),
+        ConversationStore(sessionmaker),
+        matcher,
         default_language=settings.default_language,
         reference_prefix=settings.reference_prefix,
     )

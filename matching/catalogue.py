@@ -46,9 +46,7 @@ class Rejection:
     reason: str
 
 
-def parse_catalogue(
-    data: bytes, format: str
-) -> tuple[list[InitiativeRecord], list[Rejection]]:
+def parse_catalogue(data: bytes, format: str) -> tuple[list[InitiativeRecord], list[Rejection]]:
     """Records and rejections from a CSV (`format="csv"`) or JSON (`"json"`) file."""
     try:
         text = data.decode("utf-8-sig")
@@ -125,8 +123,10 @@ def _themes(value: Any) -> tuple[str, ...]:
 
 
 def _record(row: Mapping[str, Any]) -> InitiativeRecord:
-    values = {key: _text(row, key) for key in ("external_id", "name", "description",
-                                                 "commune", "language", "url")}
+    values = {
+        key: _text(row, key)
+        for key in ("external_id", "name", "description", "commune", "language", "url")
+    }
     for key in REQUIRED:
         if not values[key]:
             raise ValueError(f"{key} is empty")

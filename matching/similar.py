@@ -3,56 +3,81 @@
 Pure module (no I/O): build a :class:`SimilarityIndex` over :class:`Document` objects, then
 :meth:`SimilarityIndex.search` it with a :class:`Query`. Each :class:`Match` carries a score
 in 0..1 and the :class:`Reason` objects that explain it ("same commune", "both about
-compost"), as stable codes that the bot translates for citizens.
+compost"), as stable codes that the bot translates for citizens. The same index type serves
+the initiative catalogue and the earlier proposals (:meth:`SimilarityIndex.add` as they
+arrive, :meth:`SimilarityIndex.remove` when withdrawn).
 
 Text is compared on the *terms* of :func:`matching.normalize.analyze`: concepts (``~id``,
 identical across French, Dutch and English, so "potager collectif" meets "Samentuin" and
-"community garden") and snowball stems of the other words.
+"community garden") and snowball stems of the other words. Only the first
+:data:`MAX_TEXT_CHARS` characters of a text are analysed.
 
 Scoring
 -------
 For a query *q* and a document *d* that share at least one term (otherwise the score is 0:
 themes or commune alone never make two texts similar)::
 
-    text  = 0.50 * overlap + 0.30 * fuzzy + 0.20 * concepts          (each part in 0..1)
-    score = text * (0.70 + 0.15 * themes + 0.15 * commune)
+    text  = 0.40 * overlap + 0.20 * fuzzy + 0.40 * concepts        (each part in 0..1)
+    score = text * (0.70 + 0.15 * themes + 0.15 * commune) / best
 
-* ``overlap``: IDF-weighted overlap of the two term sets, normalised by both sizes
-  (weighted Ochiai/cosine: ``sum_w(q∩d) / sqrt(sum_w(q) * sum_w(d))``), with the BM25 IDF
-  ``ln(1 + (N - df + 0.5) / (df + 0.5))`` — rare shared words count more than common ones.
-* ``fuzzy``: :func:`rapidfuzz.fuzz.token_set_ratio` of the two space-joined term lists / 100
-  (tolerates near-identical stems and rewards a text contained in the other).
-* ``concepts``: the share of the query's concepts that the document has (``|Cq∩Cd| / |Cq|``;
-  0 for a query without concepts). Extra concepts of the document already lower
-  ``overlap``.
+* ``overlap``: IDF-weighted overlap of the two term sets (concepts and words), normalised
+  by both sides (weighted Ochiai/cosine ``w(q∩d) / sqrt(w(q) * w(d))``, ``w`` the sum of
+  the terms' BM25 IDF ``ln(1 + (N - df + 0.5) / (df + 0.5))``): rare shared words count
+  more than common ones, long texts that mention many other things count less. A query
+  term that no document uses counts in ``w(q)`` as an average term of that query.
+* ``fuzzy``: :func:`rapidfuzz.fuzz.token_sort_ratio` of the two texts' words (terms other
+  than concepts, sorted) / 100, with the noise below :data:`FUZZY_FLOOR` (0.4) cut off and
+  the rest stretched to 0..1: near-identical wording, typos and close stems.
+* ``concepts``: the IDF-weighted share of the query's concepts that the document has
+  (``w(Cq∩Cd) / w(Cq)``): a specific concept ("repair") counts more than a generic one
+  ("neighbours"); the document's other concepts already lower ``overlap``.
+* A query without concepts, or without words besides its concepts, has no ``concepts``
+  or no ``fuzzy`` part: the weights of the other parts are scaled up to sum to 1.
 * ``themes``: Dice coefficient of the two theme sets (0 when either side has none).
-* ``commune``: 1 for the same commune, 0.5 for a commune whose centroid is within
-  :data:`NEARBY_KM` (2.5 km), 0 farther away, and 0.25 (neutral, between the two) when
-  either commune is unknown.
+* ``commune``: 1 for the same commune, 0.5 for another commune whose centroid is within
+  :data:`NEARBY_KM` (2.5 km), 0 farther away, 0.25 (neutral: between the two) when either
+  commune is unknown.
+* ``best``: the factor of an ideal document for this query (same commune when the query
+  has one, all themes when it has some): what the citizen did not say is not a penalty,
+  and an unknown commune is neutral.
 
-Themes and commune can therefore lift a text match by at most 1/0.7 ≈ +43 %, never create
-one. Only matches scoring at least :data:`MIN_SCORE` are returned.
+Themes and commune thus reorder text matches (a far document with no shared theme gets
+0.7 of the score of an identical document in the same commune with the same themes) but
+never create one. Only matches scoring at least :data:`MIN_SCORE` (or
+:data:`MIN_TOPIC_SCORE` when they share the query's main concept) are returned; ties are
+broken by insertion order.
 
 Speed
 -----
-An inverted index (term id → array of document positions) selects candidates: the query's
-terms are taken from the rarest to the most common, and their postings are accumulated
-(IDF weight per shared term) until a budget of postings has been read (15 % of the
-collection size, between 15 000 and 100 000 postings; the rarest term is always read in
-full; the skipped, most common terms still count in the final score, they only do not
-*bring* candidates). The accumulated documents are ranked by a cheap estimate (accumulated
-weight / sqrt(document weight) × the themes/commune factor) and the best
-:data:`CANDIDATE_POOL` (300) get the full score above.
-:meth:`SimilarityIndex.search_exhaustive` applies the same full score to every document.
+Documents are stored compactly: their term ids in one flat ``array('I')``, postings
+(term id → positions) as one ``array('I')`` per term, commune and theme set as small ints.
+A search selects candidates, then applies the full score above to at most
+:data:`CANDIDATE_POOL` of them:
 
-IDF weights and per-document weight sums are a snapshot, refreshed after the collection
-has changed by more than 10 % (or at every change below 1 000 documents), so that adding
-proposals one by one stays cheap; :meth:`search` and :meth:`search_exhaustive` always use
-the same snapshot, hence the same scores.
+1. the query's terms are taken from the rarest to the most common; the rarest term's
+   postings are read in full, the next ones while the *insertion budget* lasts
+   (``POSTINGS_SHARE`` of the collection size, clamped to MIN_POSTINGS .. MAX_POSTINGS);
+   each shared term adds its IDF weight to the document's accumulator;
+2. more common terms, while the *update budget* lasts (``UPDATE_SHARE``, at most
+   MAX_UPDATE_POSTINGS), only add their weight to documents already found (a set
+   intersection in C); the most common terms beyond both budgets are skipped: they still
+   count in the final score but bring no candidate;
+3. the accumulated documents are ranked by an estimate of the score (overlap and
+   concepts parts × the themes/commune factor, the fuzzy part left out), computed with
+   ``map`` over built-ins, and the best :data:`CANDIDATE_POOL` get the full score.
+
+:meth:`SimilarityIndex.search_exhaustive` applies the full score to every document (for
+tests and recall measurement).
+
+IDF weights and per-document weight sums are a snapshot, refreshed once more than 10 % of
+the collection has changed since the last refresh (or at every change up to 1 000
+documents), so that adding proposals one by one stays cheap; :meth:`search` and
+:meth:`search_exhaustive` always use the same snapshot, hence the same scores.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import operator
@@ -86,18 +111,25 @@ __all__ = [
     "SimilarityIndex",
 ]
 
-MIN_SCORE = 0.30
-"""Matches scoring below this are not returned. Two texts that share only a common word
-("rue", "organiser") score ~0.1–0.25 even in the same commune with the same themes; one
-shared concept or rare word between short texts scores ≥ 0.4."""
+MIN_SCORE = 0.28
+"""Matches scoring below this are not returned. Calibrated on hand-made pairs (see
+tests/test_similar.py): texts sharing only a common word ("rue") score about 0.15 even in
+the same commune with the same themes, only a street name ("rue Haute") or only a generic
+concept ("neighbours") about 0.25; texts about the same thing in two languages ("repair
+café" / "herstelatelier", "potager collectif" / "samentuin") 0.3 and more."""
+
+MIN_TOPIC_SCORE = 0.12
+"""A document that shares the query's main topic (a concept of its title, or else its most
+weighted concept) is returned from this lower score: a long description dilutes every
+score, but "both about compost" is still what the citizen wants to see."""
 
 NEARBY_KM = 2.5
 """Two communes whose centroids are at most this far apart are "nearby"."""
 
 # Weights of the text part (sum to 1).
-W_OVERLAP = 0.35
-W_FUZZY = 0.35
-W_CONCEPTS = 0.30
+W_OVERLAP = 0.40
+W_FUZZY = 0.20
+W_CONCEPTS = 0.40
 # Multiplier: base + themes + commune (sum to 1).
 BASE_FACTOR = 0.70
 W_THEMES = 0.15
@@ -114,12 +146,15 @@ MAX_TEXT_CHARS = 4000
 CANDIDATE_POOL = 300
 """How many candidates get the full score."""
 
-POSTINGS_SHARE = 0.15
-MIN_POSTINGS = 15_000
-MAX_POSTINGS = 100_000
-"""Candidate selection reads the postings of the query's terms, rarest first, until
-``POSTINGS_SHARE × documents`` postings (clamped to MIN_POSTINGS..MAX_POSTINGS) have been
-read; the rarest term's postings are always read in full."""
+POSTINGS_SHARE = 0.10
+MIN_POSTINGS = 10_000
+MAX_POSTINGS = 30_000
+UPDATE_SHARE = 0.10
+MAX_UPDATE_POSTINGS = 100_000
+"""Candidate selection budgets, in postings read (see "Speed" above): terms bring new
+candidates while ``POSTINGS_SHARE × documents`` postings (clamped to MIN_POSTINGS ..
+MAX_POSTINGS) have not been read, then only add their weight to the candidates already
+found while ``UPDATE_SHARE × documents`` more (at most MAX_UPDATE_POSTINGS) have not."""
 
 SIMILAR_WORDS = 3
 """At most this many words in a ``similar_words`` reason (the rarest shared ones)."""
@@ -127,6 +162,10 @@ SIMILAR_WORDS = 3
 MIN_WORD_LENGTH = 4
 """Shorter shared words ("van", "hoe") are not shown as reasons (they still count)."""
 
+FUZZY_FLOOR = 0.4
+"""rapidfuzz similarities below this (0..1) are noise between unrelated strings: the fuzzy
+part is ``max(0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))``."""
+_FUZZY_SCORER = fuzz.token_sort_ratio
 _COMMON_WORD_SHARE = 0.25  # words in more documents than this are not shown as reasons
 _SMALL_INDEX = 1000
 _REFRESH_GROWTH = 0.10
@@ -220,14 +259,9 @@ class _Geography:
         return [self.proximity(query_code, c) for c in range(-1, len(self.refnis))]
 
 
-_GEOGRAPHY: _Geography | None = None
-
-
+@functools.cache
 def _geography() -> _Geography:
-    global _GEOGRAPHY
-    if _GEOGRAPHY is None:
-        _GEOGRAPHY = _Geography()
-    return _GEOGRAPHY
+    return _Geography()
 
 
 # ------------------------------------------------------------------------- analysis
@@ -254,14 +288,17 @@ class _PreparedQuery:
     terms: list[str]
     known: dict[int, float]  # term id → weight, for the terms the index knows
     inv_norm: float  # 1 / sqrt(sum of the weights of all its terms, unknown ones included)
-    text: str  # the terms joined by spaces, for rapidfuzz
-    concept_count: int
+    words: str  # its terms other than concepts, joined by spaces, for rapidfuzz
+    weights: tuple[float, float, float]  # overlap, fuzzy, concepts: the parts it has, sum 1
+    concept_weight: float  # sum of the weights of its concepts (0: no concept)
+    concept_known: dict[int, float]  # concept term id → weight × times the query mentions it
+    main_concepts: frozenset[int]  # the query's most weighted concept(s)
     commune: int  # commune code, -1 when unknown
     themes: tuple[str, ...]
     language: str
     raw: str  # the (truncated) query text
-    factor: list[float]  # stored commune code (code + 1) → BASE_FACTOR + W_COMMUNE * proximity
-    theme_bonus: list[float]  # theme-set id → W_THEMES * Dice; empty without query themes
+    factor: list[float]  # stored commune code → (BASE_FACTOR + W_COMMUNE * proximity) / best
+    theme_bonus: list[float]  # theme-set id → W_THEMES * Dice / best; empty without themes
     surface: dict[str, str] | None = None  # stem → query word, computed for reasons
 
 
@@ -400,34 +437,62 @@ class SimilarityIndex:
     def _prepare(self, query: Query) -> _PreparedQuery:
         text = query.text[:MAX_TEXT_CHARS]
         language = _language(text, query.language)
-        terms = list(dict.fromkeys(analyze(text, language)))
+        mentions = Counter(analyze(text, language))
+        terms = list(mentions)
         known: dict[int, float] = {}
         for term in terms:
             term_id = self._term_ids.get(term)
             if term_id is not None and self._postings[term_id]:
                 known[term_id] = self._weights[term_id]
-        norm = sum(known.values())
-        if known:  # a word no document uses counts like an average word of the query
-            norm *= len(terms) / len(known)
+        # A term no document uses counts like an average known term of the query.
+        average = sum(known.values()) / len(known) if known else 0.0
+        norm = average * len(terms)
+        # A concept the query mentions several times is its main topic: it counts that
+        # many times in the concepts part.
+        concept_weight = sum(
+            known.get(self._term_ids.get(t, -1), average) * mentions[t]
+            for t in terms
+            if t.startswith(CONCEPT_PREFIX)
+        )
+        concept_known = {
+            term_id: weight * mentions[self._term_text[term_id]]
+            for term_id, weight in known.items()
+            if self._is_concept[term_id]
+        }
+        # A part the query cannot have (no words besides concepts, or no concept) is left
+        # out and the other parts' weights are scaled up.
+        plain = [t for t in terms if not t.startswith(CONCEPT_PREFIX)]
+        fuzzy_weight = W_FUZZY if plain else 0.0
+        concept_part = W_CONCEPTS if concept_weight else 0.0
+        total = W_OVERLAP + fuzzy_weight + concept_part
+        # The factor is relative to the best one this query allows: what the citizen did not
+        # say (commune, themes) is neutral, not a penalty.
         commune = self._geo.code(query.commune)
         themes = tuple(dict.fromkeys(query.themes))
+        best = BASE_FACTOR + W_COMMUNE * (GEO_SAME if commune >= 0 else GEO_UNKNOWN)
+        if themes:
+            best += W_THEMES
         theme_bonus: list[float] = []
         if themes:
             theme_bonus = [0.0] * len(self._theme_sets)
             for theme in themes:
                 for set_id in self._sets_with_theme.get(theme, ()):
-                    theme_bonus[set_id] = W_THEMES * _dice(themes, self._theme_sets[set_id])
+                    dice = _dice(themes, self._theme_sets[set_id])
+                    theme_bonus[set_id] = W_THEMES * dice / best
         return _PreparedQuery(
             terms=terms,
             known=known,
             inv_norm=_inverse_sqrt(norm),
-            text=" ".join(terms),
-            concept_count=sum(t.startswith(CONCEPT_PREFIX) for t in terms),
+            words=" ".join(plain),
+            weights=(W_OVERLAP / total, fuzzy_weight / total, concept_part / total),
+            concept_weight=concept_weight,
+            concept_known=concept_known,
+            main_concepts=self._main_concepts(text, language, concept_known),
             commune=commune,
             themes=themes,
             language=language,
             raw=text,
-            factor=[BASE_FACTOR + W_COMMUNE * g for g in self._geo.table(commune)],
+            factor=[(BASE_FACTOR + W_COMMUNE * g) / best for g in self._geo.table(commune)],
             theme_bonus=theme_bonus,
         )
 
@@ -439,21 +504,29 @@ class SimilarityIndex:
         if not shared:
             return 0.0
         overlap = sum([known[t] for t in shared]) * self._inv_norm[position] * query.inv_norm
-        term_text = self._term_text
-        fuzzy = fuzz.token_set_ratio(query.text, " ".join([term_text[t] for t in terms])) / 100
-        concepts = 0.0
-        if query.concept_count:
-            concepts = sum([self._is_concept[t] for t in shared]) / query.concept_count
-        text = W_OVERLAP * min(1.0, overlap) + W_FUZZY * float(fuzzy) + W_CONCEPTS * concepts
+        w_overlap, w_fuzzy, w_concepts = query.weights
+        is_concept = self._is_concept
+        text = w_overlap * min(1.0, overlap)
+        if w_fuzzy:
+            words = " ".join([self._term_text[t] for t in terms if not is_concept[t]])
+            similarity = float(_FUZZY_SCORER(query.words, words)) / 100
+            text += w_fuzzy * max(0.0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))
+        if w_concepts:
+            concept_known = query.concept_known
+            concepts = sum([concept_known[t] for t in shared if is_concept[t]])
+            text += w_concepts * concepts / query.concept_weight
         factor = query.factor[self._communes[position]]
         if query.theme_bonus:
             factor += query.theme_bonus[self._theme_set[position]]
         return text * factor
 
-    def _budget(self) -> int:
-        return min(MAX_POSTINGS, max(MIN_POSTINGS, int(self._live * POSTINGS_SHARE)))
+    def _budgets(self) -> tuple[int, int]:
+        size = self._live
+        inserted = min(MAX_POSTINGS, max(MIN_POSTINGS, int(size * POSTINGS_SHARE)))
+        updated = min(MAX_UPDATE_POSTINGS, int(size * UPDATE_SHARE))
+        return inserted, updated
 
-    def _candidates(self, query: _PreparedQuery, excluded: Collection[int]) -> list[int]:
+    def _candidates(self, query: _PreparedQuery, excluded: Collection[int], k: int) -> list[int]:
         """Positions worth the full score (see the module docstring), *excluded* left out."""
         postings, is_concept = self._postings, self._is_concept
         ordered = sorted(query.known.items(), key=lambda item: (len(postings[item[0]]), item[0]))
@@ -461,23 +534,33 @@ class SimilarityIndex:
             return []
         first, first_weight = ordered[0]
         accumulated: dict[int, float] = dict.fromkeys(postings[first], first_weight)
-        concepts: Counter[int] = Counter()  # position → shared concepts
+        concepts: dict[int, float] = {}  # position → weight of the shared concepts
         if is_concept[first]:
-            concepts.update(postings[first])
-        budget, spent = self._budget(), 0
-        get = accumulated.get
+            concepts = dict.fromkeys(postings[first], query.concept_known[first])
+        (insert_budget, update_budget), inserted, updated = self._budgets(), 0, 0
+        get, concept_get = accumulated.get, concepts.get
         for term, weight in ordered[1:]:
             plist = postings[term]
-            spent += len(plist)
-            if spent > budget:
-                break
-            for position in plist:
-                accumulated[position] = get(position, 0.0) + weight
+            if inserted + len(plist) <= insert_budget:
+                inserted += len(plist)
+                found: Iterable[int] = plist
+                for position in plist:
+                    accumulated[position] = get(position, 0.0) + weight
+            elif updated + len(plist) <= update_budget:
+                # Too common to bring new candidates: only adds to those already found.
+                updated += len(plist)
+                found = accumulated.keys() & plist
+                for position in found:
+                    accumulated[position] += weight
+            else:
+                continue
             if is_concept[term]:
-                concepts.update(plist)
+                mentioned = query.concept_known[term]
+                for position in found:
+                    concepts[position] = concept_get(position, 0.0) + mentioned
         for position in excluded:
             accumulated.pop(position, None)
-        pool = self.pool
+        pool = max(self.pool, k)
         if len(accumulated) <= pool:
             return list(accumulated)
         # Estimate, in units of accumulated weight: (accumulated / sqrt(document weight) +
@@ -489,8 +572,10 @@ class SimilarityIndex:
             mul, accumulated.values(), map(self._inv_norm.__getitem__, positions)
         )
         if concepts:
-            scale = W_CONCEPTS / (W_OVERLAP * query.inv_norm * query.concept_count)
-            text = map(add, text, map(mul, map(concepts.get, positions, repeat(0)), repeat(scale)))
+            w_overlap, _, w_concepts = query.weights
+            scale = w_concepts / (w_overlap * query.inv_norm * query.concept_weight)
+            shared = map(concept_get, positions, repeat(0.0))
+            text = map(add, text, map(mul, shared, repeat(scale)))
         factors: Iterable[float] = map(
             query.factor.__getitem__, map(self._communes.__getitem__, positions)
         )
@@ -517,7 +602,7 @@ class SimilarityIndex:
         self._ensure_fresh()
         prepared = self._prepare(query)
         excluded = self._excluded(exclude)
-        return self._best(prepared, self._candidates(prepared, excluded), k, excluded)
+        return self._best(prepared, self._candidates(prepared, excluded, k), k, excluded)
 
     def search_exhaustive(
         self, query: Query, k: int = 5, exclude: Collection[str] = ()
@@ -536,6 +621,8 @@ class SimilarityIndex:
         )
 
     def _excluded(self, exclude: Collection[str]) -> set[int]:
+        if isinstance(exclude, str):  # one id, not its characters
+            exclude = (exclude,)
         positions = (self._positions.get(document_id) for document_id in exclude)
         return {p for p in positions if p is not None}
 
@@ -548,10 +635,30 @@ class SimilarityIndex:
             if excluded and position in excluded:
                 continue
             score = self._score(query, position)
-            if score >= MIN_SCORE:
+            if score >= MIN_SCORE or (score >= MIN_TOPIC_SCORE and self._on_topic(query, position)):
                 scored.append((score, -position))
         best = heapq.nlargest(k, scored)
         return [Match(ids[-p], round(score, 4), self._reasons(query, -p)) for score, p in best]
+
+    def _main_concepts(
+        self, text: str, language: str, concept_known: dict[int, float]
+    ) -> frozenset[int]:
+        """The concepts of the title (the text's first line, when a description follows),
+        else the most weighted ones."""
+        title, newline, _rest = text.partition("\n")
+        if newline:
+            in_title = [t for t in analyze(title, language) if t.startswith(CONCEPT_PREFIX)]
+            if in_title:  # even if no document knows them: then nothing is on topic
+                ids = {self._term_ids.get(t, -1) for t in in_title}
+                return frozenset(t for t in concept_known if t in ids)
+        if not concept_known:
+            return frozenset()
+        top = max(concept_known.values())
+        return frozenset(t for t, w in concept_known.items() if w >= top - 1e-9)
+
+    def _on_topic(self, query: _PreparedQuery, position: int) -> bool:
+        terms = self._flat[self._starts[position] : self._starts[position + 1]]
+        return not query.main_concepts.isdisjoint(terms)
 
     # ------------------------------------------------------------------ reasons
 

@@ -233,8 +233,10 @@ class _Watcher:
         for event in events:
             self.after = max(self.after, int(event["seq"]))
             message_id, text = event.get("message_id"), event.get("text")
-            unchanged = event.get("kind") == "edit" and self._texts.get(message_id) == text
-            self._texts[message_id] = text
+            edit = event.get("kind") == "edit"
+            unchanged = edit and (text is None or self._texts.get(message_id) == text)
+            if text is not None:
+                self._texts[message_id] = text
             if unchanged and not event.get("reply_markup"):
                 continue  # only the buttons of an answered question went away
             rendered = render_event(event, ansi=self.screen.tty)

@@ -516,8 +516,14 @@ class ThemesStep(ToggleStep):
         return "similar"
 
 
+MAX_REASONS = 3
+
+
 def similar_reasons(ctx: Context, codes: tuple[str, ...] | list[str]) -> str:
-    """ "same commune, both about compost" from the matcher's reason codes."""
+    """ "same commune · both mention compost" from the matcher's reason codes.
+
+    Shared words are only given when nothing more telling (place, concepts, themes) is.
+    """
     parts = []
     for code in codes:
         kind, _sep, values = code.partition(":")
@@ -534,9 +540,9 @@ def similar_reasons(ctx: Context, codes: tuple[str, ...] | list[str]) -> str:
         elif kind == "shared_concepts" and items:
             labels = ", ".join(concept_label(c, ctx.t.language) for c in items)
             parts.append(ctx._("both mention {topics}").format(topics=labels))
-        elif kind == "similar_words" and items:
+        elif kind == "similar_words" and items and not parts:
             parts.append(ctx._("similar words: {words}").format(words=", ".join(items)))
-    return escape("; ".join(parts))
+    return escape(" · ".join(parts[:MAX_REASONS]))
 
 
 class SimilarStep(Step):
