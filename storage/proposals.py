@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import dialect_insert
@@ -150,16 +150,6 @@ async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Pro
         .order_by(Proposal.submitted_at.desc(), Proposal.id.desc())
     )
     return list(result.scalars())
-
-
-async def get_proposal(session: AsyncSession, reference: str) -> Proposal | None:
-    return (
-        await session.execute(select(Proposal).where(Proposal.reference == reference))
-    ).scalar_one_or_none()
-
-
-async def count_proposals(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count(Proposal.id)))).scalar_one())
 
 
 async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> int:

@@ -367,14 +367,6 @@ def _merge_pre_code(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
-def strip_html(text: str) -> str:
-    """Plain text of Telegram HTML; lenient (never raises)."""
-    try:
-        return parse_html(text, strict_ampersand=False)[0]
-    except HtmlParseError:
-        return re.sub(r"<[^>]*>", "", text)
-
-
 # --------------------------------------------------------------------------------------------
 # State
 # --------------------------------------------------------------------------------------------
