@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import getpass
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 
-from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
 from bot.benchmarks.matching import format_matching_report, run_matching_benchmark
 from bot.benchmarks.themes import evaluate_themes, format_report
-from bot.flows.runner import Runner
-from bot.initiatives import ImportResult, catalogue_format, import_catalogue, seed_starter_catalogue
+from bot.initiatives import ImportResult, catalogue_format, import_catalogue
 from bot.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
-from bot.matcher import Matcher
+from bot.process import prepare_database, serve, serve_web
 from bot.settings import Settings, SettingsError, load_settings
-from bot.telegram_bot import build_application, register_commands
 from matching.catalogue import CatalogueError, parse_catalogue
-from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 
 log = logging.getLogger("intake")
 
-DEMO_TOKEN = "123456789:DEMO-local-emulator-token-not-secret"
 DEMO_LOG = Path("data/intake-demo.log")
 EVAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
@@ -47,74 +41,6 @@ def configure_logging(level: str, logfile: Path | None = None) -> None:
         force=True,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-async def serve(settings: Settings) -> None:
-    """Run the bot until SIGINT/SIGTERM (or, in the demo, until the person quits)."""
-    engine = create_engine(settings.database_url)
-    sessionmaker = create_sessionmaker(engine)
-    matcher = Matcher()
-    async with sessionmaker() as session:
-        await matcher.refresh(session)  # build the index now, not at the first citizen
-    runner = Runner(
-        ConversationStore(sessionmaker),
-        matcher,
-        default_language=settings.default_language,
-        reference_prefix=settings.reference_prefix,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-
-    emulator = None
-    if settings.demo:
-        from bot.emulator.server import start_emulator
-
-        emulator, base_url = await start_emulator()
-        token = DEMO_TOKEN
-    else:
-        assert settings.telegram_token is not None
-        base_url, token = settings.telegram_api_url, settings.telegram_token
-
-    application = build_application(token, base_url, runner, settings.default_language)
-    try:
-        async with application:
-            await application.start()
-            await register_commands(application, settings.default_language)
-            assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            log.info("bot started against %s", base_url)
-            if settings.demo:
-                from bot.emulator.terminal import run_terminal_chat
-
-                chat = asyncio.create_task(
-                    run_terminal_chat(base_url, language_code=None, opening_message="/start")
-                )
-                waiter = asyncio.create_task(stop.wait())
-                await asyncio.wait({chat, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (chat, waiter):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            else:
-                await stop.wait()
-            await application.updater.stop()
-            await application.stop()
-    finally:
-        if emulator is not None:
-            await emulator.cleanup()
-        await engine.dispose()
-
-
-async def prepare_database(url: str) -> None:
-    """Create or upgrade the schema, and load the starter catalogue into a fresh database."""
-    await asyncio.to_thread(migrate, url)
-    engine = create_engine(url)
-    try:
-        await seed_starter_catalogue(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
 
 
 def command_run(settings: Settings) -> int:
@@ -169,6 +95,62 @@ def command_import_initiatives(settings: Settings, path: Path, as_json: bool) ->
     return 0
 
 
+def command_web(settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    asyncio.run(prepare_database(settings.database_url))
+    asyncio.run(serve_web(settings))
+    return 0
+
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def read_password() -> str:
+    """From the terminal (asked twice, not echoed) or the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def command_staff_add(settings: Settings, email: str, role: str, language: str) -> int:
+    configure_logging("WARNING")
+    from bot.backoffice.auth import hash_password
+    from storage.staff import StaffExists, add_staff
+
+    try:
+        password = read_password()
+    except ValueError as error:
+        print(f"intake: {error}; nobody was added.", file=sys.stderr)
+        return 2
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(
+            f"intake: the password must have at least {MIN_PASSWORD_LENGTH} characters; "
+            "nobody was added.",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> None:
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                await add_staff(session, email, hash_password(password), role, language)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except StaffExists:
+        print(f"intake: {email} already has an account; nobody was added.", file=sys.stderr)
+        return 2
+    print(f"Added {email} as {role}.")
+    return 0
+
+
 def command_suggest_themes() -> int:
     return run_lines(sys.stdin, sys.stdout, themes_answer)
 
@@ -209,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (demo in the terminal when no token is set)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("web", help="serve the staff back-office alone")
+    staff = commands.add_parser("staff", help="back-office accounts")
+    staff_commands = staff.add_subparsers(dest="action", required=True)
+    staff_add = staff_commands.add_parser(
+        "add", help="add a staff member (password read from standard input)"
+    )
+    staff_add.add_argument("email")
+    staff_add.add_argument("--role", choices=["admin", "reviewer"], required=True)
+    staff_add.add_argument("--language", choices=["fr", "nl", "en"], default="fr")
     emulator = commands.add_parser("emulator", help="serve the local Bot API emulator alone")
     emulator.add_argument("--port", type=int, default=8081)
     initiatives = commands.add_parser("initiatives", help="the catalogue of initiatives")
@@ -254,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return command_migrate(settings)
+    if args.command == "web":
+        return command_web(settings)
+    if args.command == "staff":
+        return command_staff_add(settings, args.email.strip().lower(), args.role, args.language)
     if args.command == "initiatives":
         return command_import_initiatives(settings, args.file, args.json)
     return command_run(settings)

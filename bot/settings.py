@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     default_language: Language = "fr"
     reference_prefix: str = Field(default="BXL", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    secret_key: str | None = Field(default=None, min_length=32)
+    """Encrypts the back-office session cookies. When unset, one is generated once and kept
+    in `data/secret.key`, so that sessions survive restarts."""
 
     @field_validator("telegram_token")
     @classmethod

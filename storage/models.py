@@ -205,3 +205,6 @@ class ProposalMatch(Base):
     proposal: Mapped[Proposal] = relationship(foreign_keys=[proposal_id], back_populates="matches")
     initiative: Mapped[Initiative | None] = relationship()
     other_proposal: Mapped[Proposal | None] = relationship(foreign_keys=[other_proposal_id])
+
+
+import storage.staff  # noqa: E402, F401  (StaffUser on Base.metadata for alembic check)

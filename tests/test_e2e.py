@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -75,9 +77,11 @@ async def bot(emulator: str, database: str, tmp_path: Path) -> AsyncIterator[Bot
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "DATABASE_", "DEFAULT_LANGUAGE", "REFERENCE_"))
+        if not key.startswith(
+            ("TELEGRAM_", "DATABASE_", "DEFAULT_LANGUAGE", "REFERENCE_", "WEB_", "SECRET_")
+        )
     }
-    env.update(TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=emulator, DATABASE_URL=database)
+    env.update(TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=emulator, DATABASE_URL=database, WEB_PORT="0")
     process = BotProcess(env, tmp_path)
     process.start()
     yield process
@@ -200,6 +204,11 @@ async def test_one_proposal_in_each_language(bot: BotProcess, emulator: str, dat
             assert f"BXL-2026-{number:05d}" in done
         commands = await client.commands()
     assert {c["language_code"] for c in commands} >= {"fr", "nl", "en"}
+    # the same process serves the back-office
+    address = re.search(r"Back-office: (http://\S+)", bot.log())
+    assert address, bot.log()
+    async with aiohttp.ClientSession() as web, web.get(address.group(1) + "healthz") as health:
+        assert health.status == 200 and (await health.json()) == {"status": "ok"}
     proposals = await stored_proposals(database)
     assert [p.language for p in proposals] == list(WALKS)
     for proposal, (language, data) in zip(proposals, WALKS.items(), strict=True):
@@ -280,7 +289,11 @@ async def test_conversation_survives_sigkill(bot: BotProcess, emulator: str, dat
 
 async def test_a_refused_token_stops_with_one_sentence(emulator: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
-    env.update(TELEGRAM_TOKEN="999:WRONG-token-the-emulator-refuses", TELEGRAM_API_URL=emulator)
+    env.update(
+        TELEGRAM_TOKEN="999:WRONG-token-the-emulator-refuses",
+        TELEGRAM_API_URL=emulator,
+        WEB_PORT="0",
+    )
     process = await asyncio.create_subprocess_exec(
         str(INTAKE),
         "run",

@@ -30,8 +30,9 @@ def messages(language: str) -> list[Message]:
 
 def ids_in_code() -> set[str]:
     found = set()
+    method_map = [("**.py", "python"), ("backoffice/templates/**.html", "jinja2")]
     for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT / "bot"), keywords=KEYWORDS, comment_tags=()
+        str(ROOT / "bot"), method_map=method_map, keywords=KEYWORDS, comment_tags=()
     ):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found

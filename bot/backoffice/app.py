@@ -1,0 +1,154 @@
+"""The back-office application: sessions, security headers, CSRF, sign-in, routes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp_session import get_session
+from aiohttp_session import setup as setup_session
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.backoffice import views
+from bot.backoffice.auth import CSRF_FIELD, LoginThrottle, csrf_valid
+from bot.backoffice.common import (
+    DEFAULT_LANGUAGE,
+    SESSIONMAKER,
+    STAFF,
+    THROTTLE,
+    error_page,
+)
+from bot.i18n import N_
+from bot.settings import LANGUAGES
+from storage.staff import staff_by_id
+
+HERE = Path(__file__).parent
+COOKIE_NAME = "intake_session"
+SESSION_MAX_AGE = 12 * 60 * 60
+SESSION_USER = "uid"
+PUBLIC_PATHS = frozenset({"/login", "/healthz"})
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith("/static/")
+
+
+def _wants_html(request: web.Request) -> bool:
+    """A page a browser navigates to (GET/HEAD, not an API or JSON request)."""
+    if request.method not in ("GET", "HEAD") or request.path.startswith("/api/"):
+        return False
+    accept = request.headers.get("Accept", "")
+    return not ("application/json" in accept and "text/html" not in accept)
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: views.Handler) -> web.StreamResponse:
+    """Refuse any state-changing request without the session's CSRF token (403)."""
+    if request.method in UNSAFE_METHODS:
+        session = await get_session(request)
+        supplied: object = request.headers.get("X-CSRF-Token")
+        if supplied is None and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            supplied = (await request.post()).get(CSRF_FIELD)
+        if not csrf_valid(session, supplied):
+            return await error_page(
+                request,
+                403,
+                N_("This form has expired or was not sent from this site. Please try again."),
+            )
+    return await handler(request)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: views.Handler) -> web.StreamResponse:
+    """Load the signed-in staff member; send everyone else to the sign-in page (or 401)."""
+    session = await get_session(request)
+    staff_id = session.get(SESSION_USER)
+    if isinstance(staff_id, int):
+        async with request.app[SESSIONMAKER]() as db:
+            staff = await staff_by_id(db, staff_id)
+        if staff is None:
+            session.invalidate()
+        else:
+            request[STAFF] = staff
+    if STAFF in request or _is_public(request.path):
+        return await handler(request)
+    if _wants_html(request):
+        raise web.HTTPSeeOther(
+            request.app.router["login"].url_for().with_query(next=request.path_qs)
+        )
+    raise web.HTTPUnauthorized(text="sign-in required")
+
+
+def _fernet_key(secret_key: bytes) -> bytes:
+    if len(secret_key) < 32:
+        raise ValueError("the back-office secret key needs at least 32 bytes")
+    return secret_key if len(secret_key) == 32 else hashlib.sha256(secret_key).digest()
+
+
+def create_app(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    secret_key: bytes,
+    default_language: str = "fr",
+    throttle: LoginThrottle | None = None,
+    secure_cookie: bool = False,
+) -> web.Application:
+    """The back-office. `secret_key` (32+ random bytes) encrypts the session cookie."""
+    if default_language not in LANGUAGES:
+        raise ValueError(f"unknown default language {default_language!r}")
+    app = web.Application()
+    app[SESSIONMAKER] = sessionmaker
+    app[DEFAULT_LANGUAGE] = default_language
+    app[THROTTLE] = throttle or LoginThrottle()
+    setup_session(
+        app,
+        EncryptedCookieStorage(
+            _fernet_key(secret_key),
+            cookie_name=COOKIE_NAME,
+            max_age=SESSION_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=secure_cookie,
+        ),
+    )
+    app.middlewares.append(csrf_middleware)
+    app.middlewares.append(auth_middleware)
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        default_helpers=False,
+    )
+    # Per-request gettext/ngettext come in each render's context (common.render); these
+    # globals only set the "newstyle" mode and a fallback.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    app.on_response_prepare.append(_add_security_headers)
+    views.add_routes(app)
+    app.router.add_static("/static/", HERE / "static", name="static", append_version=False)
+    return app

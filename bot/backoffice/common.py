@@ -1,0 +1,117 @@
+"""What every page shares: the app and request keys, the language, and rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp_session import get_session
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.backoffice.auth import LoginThrottle, csrf_token
+from bot.i18n import Translator
+from bot.settings import LANGUAGES
+from storage.staff import StaffUser
+
+SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+DEFAULT_LANGUAGE = web.AppKey("default_language", str)
+
+STAFF = web.RequestKey("staff", StaffUser)
+TRANSLATOR = web.RequestKey("translator", Translator)
+
+
+def _accept_language(header: str) -> str | None:
+    """The first of fr, nl, en in an Accept-Language header, by preference."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")):
+        tag, _sep, params = item.strip().partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                quality = 0.0
+        prefix = tag.strip().lower().replace("_", "-").split("-")[0]
+        if prefix in LANGUAGES and quality > 0:
+            weighted.append((-quality, position, prefix))
+    return min(weighted)[2] if weighted else None
+
+
+def request_language(request: web.Request) -> str:
+    """The signed-in staff member's language; else ?lang=, Accept-Language, the default."""
+    staff = request.get(STAFF)
+    if staff is not None and staff.language in LANGUAGES:
+        return str(staff.language)
+    asked = request.query.get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    accepted = _accept_language(request.headers.get("Accept-Language", ""))
+    return accepted or request.app[DEFAULT_LANGUAGE]
+
+
+def translator(request: web.Request) -> Translator:
+    t = request.get(TRANSLATOR)
+    if t is None:
+        t = Translator(request_language(request))
+        request[TRANSLATOR] = t
+    return t
+
+
+def _newstyle_gettext(t: Translator) -> Any:
+    """Jinja2's "newstyle" gettext bound to one request's translator (see jinja2.ext.i18n)."""
+
+    @pass_context
+    def gettext(__context: Context, __string: str, **variables: Any) -> str:
+        rv = t.gettext(__string)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables  # type: ignore[no-any-return]
+
+    return gettext
+
+
+def _newstyle_ngettext(t: Translator) -> Any:
+    @pass_context
+    def ngettext(
+        __context: Context, __singular: str, __plural: str, __num: int, **variables: Any
+    ) -> str:
+        variables.setdefault("num", __num)
+        rv = t.ngettext(__singular, __plural, __num)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables  # type: ignore[no-any-return]
+
+    return ngettext
+
+
+async def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """Render a page in the request's language; the translator is never shared."""
+    t = translator(request)
+    session = await get_session(request)
+    full: dict[str, Any] = {
+        "t": t,
+        "lang": t.language,
+        "gettext": _newstyle_gettext(t),
+        "ngettext": _newstyle_ngettext(t),
+        "staff": request.get(STAFF),
+        "csrf_token": csrf_token(session),
+        "current_path": request.path_qs,
+        "path": request.path,
+        **context,
+    }
+    return aiohttp_jinja2.render_template(template, request, full, status=status)
+
+
+async def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """A page with an (English msgid) message, translated, and the given status."""
+    return await render(
+        request, "error.html", {"status": status, "message": message}, status=status
+    )

@@ -1,0 +1,538 @@
+"""The back-office pages: sign-in, dashboard, proposal list and detail, staff list."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from aiohttp_session import get_session, new_session
+from sqlalchemy import text
+
+from bot.backoffice.auth import (
+    csrf_token,
+    hash_password,
+    needs_rehash,
+    require_role,
+    safe_next,
+    verify_dummy,
+    verify_password,
+)
+from bot.backoffice.common import (
+    SESSIONMAKER,
+    STAFF,
+    THROTTLE,
+    error_page,
+    render,
+    translator,
+)
+from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
+from bot.flows.intake import ACTOR_KINDS, concept_label
+from bot.i18n import N_, Translator
+from bot.settings import LANGUAGES
+from matching.calls import all_calls
+from matching.communes import commune_by_refnis, sorted_for_language
+from matching.themes import theme_ids, theme_label
+from storage.models import Proposal
+from storage.review import (
+    SORTS,
+    STATUSES,
+    ProposalFilters,
+    proposal_detail,
+    search_proposals,
+    status_counts,
+)
+from storage.staff import all_staff, normalise_email, record_login, staff_by_email, staff_by_id
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PER_PAGE = 50
+SESSION_USER = "uid"
+
+STATUS_LABELS: dict[str, str] = {
+    **CITIZEN_STATUS_LABELS,
+    # The citizen reads "waiting for your answer"; staff wait for the citizen.
+    "needs_info": N_("waiting for the citizen's answer"),
+}
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
+SORT_LABELS = {
+    "newest": N_("Newest first"),
+    "oldest": N_("Oldest first"),
+    "reference": N_("Reference"),
+    "status": N_("Status"),
+    "budget": N_("Largest budget first"),
+}
+EVENT_KINDS = {
+    "status": N_("Status change"),
+    "anonymised": N_("Personal data erased"),
+    "answer": N_("Answer to the citizen"),
+    "note": N_("Internal note"),
+}
+
+
+# ------------------------------------------------------------------ labels
+
+
+def status_label(t: Translator, status: str | None) -> str:
+    if status is None:
+        return "—"
+    return t.gettext(STATUS_LABELS.get(status, status))
+
+
+def commune_name(t: Translator, proposal: Proposal) -> str:
+    if proposal.region_wide:
+        return t.gettext("Whole region")
+    if not proposal.commune_refnis:
+        return "—"
+    try:
+        return commune_by_refnis(proposal.commune_refnis).name(t.language)
+    except KeyError:
+        return proposal.commune_refnis
+
+
+def themes_text(t: Translator, themes: list[str]) -> str:
+    labels = []
+    for theme in themes:
+        try:
+            labels.append(theme_label(theme, t.language))
+        except KeyError:
+            labels.append(theme)
+    return ", ".join(labels)
+
+
+def call_name(t: Translator, call_id: str | None) -> str:
+    if not call_id:
+        return t.gettext("Left to the staff")
+    call = all_calls().get(call_id)
+    return call.name(t.language) if call else call_id
+
+
+def reason_text(t: Translator, code: str) -> str:
+    """A matcher reason code (`same_commune`, `shared_concepts:compost`) in plain words."""
+    kind, _sep, values = code.partition(":")
+    items = [v for v in values.split(",") if v]
+    if kind == "same_commune":
+        return t.gettext("same commune")
+    if kind == "nearby_commune" and items:
+        try:
+            commune = commune_by_refnis(items[0]).name(t.language)
+        except KeyError:
+            commune = items[0]
+        return t.gettext("close by, in {commune}").format(commune=commune)
+    if kind == "shared_themes" and items:
+        return t.gettext("both about {topics}").format(topics=themes_text(t, items).lower())
+    if kind == "shared_concepts" and items:
+        labels = ", ".join(concept_label(c, t.language) for c in items)
+        return t.gettext("both mention {topics}").format(topics=labels)
+    if kind == "similar_words" and items:
+        return t.gettext("similar words: {words}").format(words=", ".join(items))
+    return code
+
+
+def money(t: Translator, cents: int | None) -> str:
+    return "—" if cents is None else t.money(cents)
+
+
+# ------------------------------------------------------------------ health, sign-in
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[SESSIONMAKER]() as db:
+            await db.execute(text("SELECT 1"))
+    except Exception:
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if request.get(STAFF) is not None:
+        raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+    return await _login_page(request, next_path=safe_next(request.query.get("next")))
+
+
+async def _login_page(
+    request: web.Request,
+    *,
+    next_path: str,
+    email: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    return await render(
+        request,
+        "login.html",
+        {"next": next_path, "email": email, "error": error, "languages": LANGUAGE_NAMES},
+        status=status,
+    )
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    email = normalise_email(str(form.get("email", "")))[:320]
+    password = str(form.get("password", ""))
+    next_path = safe_next(str(form.get("next", "")))
+    t = translator(request)
+    throttle = request.app[THROTTLE]
+    keys = [f"email:{email}", f"ip:{request.remote or '-'}"]
+    wait = throttle.retry_after(keys)
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        message = t.ngettext(
+            "Too many failed sign-in attempts. Please try again in %(minutes)d minute.",
+            "Too many failed sign-in attempts. Please try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+        return await _login_page(
+            request, next_path=next_path, email=email, error=message, status=429
+        )
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        staff = await staff_by_email(db, email) if email else None
+        if staff is None:
+            verify_dummy(password)
+            ok = False
+        else:
+            ok = verify_password(staff.password_hash, password)
+        if ok and staff is not None:
+            if needs_rehash(staff.password_hash):
+                staff.password_hash = hash_password(password)
+            await record_login(db, staff)
+            staff_id = staff.id
+    if not ok:
+        throttle.failure(keys)
+        return await _login_page(
+            request,
+            next_path=next_path,
+            email=email,
+            error=t.gettext("Wrong e-mail address or password."),
+            status=401,
+        )
+    throttle.success(keys[:1])
+    session = await new_session(request)  # a fresh session: no fixation
+    session[SESSION_USER] = staff_id
+    csrf_token(session)
+    raise web.HTTPSeeOther(next_path)
+
+
+async def logout_form(request: web.Request) -> web.Response:
+    return await render(request, "logout.html", {})
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = await get_session(request)
+    session.invalidate()
+    raise web.HTTPSeeOther("/login")
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    language = str(form.get("language", ""))
+    if language not in LANGUAGES:
+        return await error_page(request, 400, N_("Unknown language."))
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        staff = await staff_by_id(db, request[STAFF].id)
+        if staff is not None:
+            staff.language = language
+    raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
+
+
+# ------------------------------------------------------------------ dashboard
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    t = translator(request)
+    async with request.app[SESSIONMAKER]() as db:
+        counts = await status_counts(db)
+    rows = [
+        {
+            "status": status,
+            "label": status_label(t, status),
+            "count": count,
+            "url": "/proposals?" + urlencode({"status": status}),
+        }
+        for status, count in counts.items()
+    ]
+    return await render(request, "dashboard.html", {"rows": rows, "total": sum(counts.values())})
+
+
+# ------------------------------------------------------------------ proposal list
+
+
+@dataclass
+class ListRequest:
+    filters: ProposalFilters
+    sort: str
+    page: int
+    params: dict[str, str]
+    """The valid filters and sort, to keep in page links."""
+    notices: list[str]
+
+
+def _parse_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
+    """Filters, sort and page from the query string; bad values are dropped with a notice."""
+    notices: list[str] = []
+    params: dict[str, str] = {}
+
+    def pick(name: str, allowed: set[str] | tuple[str, ...] | dict[str, Any]) -> str | None:
+        value = query.get(name, "").strip()
+        if not value:
+            return None
+        if value not in allowed:
+            notices.append(
+                t.gettext("The value “%(value)s” of the filter “%(name)s” is unknown; ignored.")
+                % {"value": value[:60], "name": name}
+            )
+            return None
+        params[name] = value
+        return value
+
+    status = pick("status", STATUSES)
+    theme = pick("theme", theme_ids())
+    commune = pick("commune", {c.refnis for c in sorted_for_language("fr")})
+    call = pick("call", all_calls())
+    language = pick("language", LANGUAGES)
+    dates: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        value = query.get(name, "").strip()
+        dates[name] = _parse_date(value) if value else None
+        if value and dates[name] is None:
+            notices.append(
+                t.gettext("“%(value)s” is not a date (expected YYYY-MM-DD); ignored.")
+                % {"value": value[:60]}
+            )
+        elif value:
+            params[name] = value
+    q = query.get("q", "").strip()[:200]
+    if q:
+        params["q"] = q
+    include_tests = query.get("tests") == "1"
+    if include_tests:
+        params["tests"] = "1"
+    sort = query.get("sort", "newest") or "newest"
+    if sort not in SORTS:
+        notices.append(
+            t.gettext("Unknown sort order “%(value)s”; newest first is used.")
+            % {"value": sort[:60]}
+        )
+        sort = "newest"
+    if sort != "newest":
+        params["sort"] = sort
+    page_text = query.get("page", "1").strip() or "1"
+    try:
+        page = int(page_text)
+        if page < 1:
+            raise ValueError
+    except ValueError:
+        notices.append(
+            t.gettext("“%(value)s” is not a page number; the first page is shown.")
+            % {"value": page_text[:60]}
+        )
+        page = 1
+    filters = ProposalFilters(
+        status=status,
+        theme=theme,
+        commune=commune,
+        call=call,
+        language=language,
+        date_from=dates["from"],
+        date_to=dates["to"],
+        text=q or None,
+        include_tests=include_tests,
+    )
+    return ListRequest(filters, sort, page, params, notices)
+
+
+def _page_url(params: dict[str, str], page: int) -> str:
+    query = dict(params)
+    if page > 1:
+        query["page"] = str(page)
+    return "/proposals" + ("?" + urlencode(query) if query else "")
+
+
+def _row(t: Translator, proposal: Proposal) -> dict[str, Any]:
+    return {
+        "reference": proposal.reference,
+        "url": "/proposals/" + proposal.reference,
+        "title": proposal.title,
+        "commune": commune_name(t, proposal),
+        "themes": themes_text(t, proposal.themes),
+        "budget": money(t, proposal.budget_cents),
+        "status": proposal.status,
+        "status_label": status_label(t, proposal.status),
+        "submitted": t.date(proposal.submitted_at),
+        "submitted_full": t.datetime(proposal.submitted_at),
+        "language": proposal.language,
+        "is_test": proposal.is_test,
+    }
+
+
+async def proposal_list(request: web.Request) -> web.Response:
+    t = translator(request)
+    wanted = parse_list_request(request.query, t)
+    async with request.app[SESSIONMAKER]() as db:
+        proposals, total = await search_proposals(
+            db, wanted.filters, sort=wanted.sort, page=wanted.page, per_page=PER_PAGE
+        )
+        pages = max(1, math.ceil(total / PER_PAGE))
+        page = wanted.page
+        if page > pages:
+            wanted.notices.append(
+                t.gettext("There is no page %(page)d; the last page is shown.") % {"page": page}
+            )
+            page = pages
+            proposals, total = await search_proposals(
+                db, wanted.filters, sort=wanted.sort, page=page, per_page=PER_PAGE
+            )
+    options = {
+        "statuses": [(s, status_label(t, s)) for s in STATUSES],
+        "themes": sorted(
+            ((th, theme_label(th, t.language)) for th in theme_ids()), key=lambda x: x[1].lower()
+        ),
+        "communes": [(c.refnis, c.name(t.language)) for c in sorted_for_language(t.language)],
+        "calls": sorted(
+            ((cid, call.name(t.language)) for cid, call in all_calls().items()),
+            key=lambda x: x[1].lower(),
+        ),
+        "languages": list(LANGUAGE_NAMES.items()),
+        "sorts": [(key, t.gettext(label)) for key, label in SORT_LABELS.items()],
+    }
+    first = (page - 1) * PER_PAGE + 1 if total else 0
+    return await render(
+        request,
+        "proposals.html",
+        {
+            "rows": [_row(t, p) for p in proposals],
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "first": first,
+            "last": first + len(proposals) - 1 if total else 0,
+            "prev_url": _page_url(wanted.params, page - 1) if page > 1 else None,
+            "next_url": _page_url(wanted.params, page + 1) if page < pages else None,
+            "page_links": [
+                (n, _page_url(wanted.params, n))
+                for n in range(max(1, page - 4), min(pages, page + 4) + 1)
+            ],
+            "selected": {**wanted.params, "sort": wanted.sort},
+            "options": options,
+            "notices": wanted.notices,
+        },
+    )
+
+
+# ------------------------------------------------------------------ proposal detail
+
+
+def _similar_choice(t: Translator, similar: dict[str, Any] | None) -> str:
+    if not similar:
+        return t.gettext("No similar initiative was shown, or none was chosen.")
+    if similar.get("choice") == "different":
+        return t.gettext("The citizen says the idea is different from those shown.")
+    if similar.get("choice") == "connect":
+        return t.gettext("The citizen would like to be put in touch with: {name}").format(
+            name=similar.get("name") or similar.get("id") or "?"
+        )
+    return str(similar)
+
+
+async def proposal_page(request: web.Request) -> web.Response:
+    t = translator(request)
+    reference = request.match_info["reference"]
+    async with request.app[SESSIONMAKER]() as db:
+        proposal = await proposal_detail(db, reference)
+    if proposal is None:
+        return await error_page(request, 404, N_("There is no proposal with this reference."))
+    matches = []
+    for match in proposal.matches:
+        if match.initiative is not None:
+            name, url, kind = match.initiative.name, match.initiative.url, "initiative"
+        elif match.other_proposal is not None:
+            name = match.other_proposal.title
+            url = "/proposals/" + match.other_proposal.reference
+            kind = "proposal"
+        else:
+            name, url, kind = "—", None, "gone"
+        matches.append(
+            {
+                "rank": match.rank,
+                "name": name,
+                "url": url,
+                "kind": kind,
+                "reference": match.other_proposal.reference if match.other_proposal else None,
+                "score": t.number(round(match.score * 100, 1)),
+                "reasons": [(code, reason_text(t, code)) for code in match.reasons],
+            }
+        )
+    events = [
+        {
+            "when": t.datetime(event.created_at),
+            "actor": t.gettext("the citizen") if event.actor == "citizen" else event.actor,
+            "kind": t.gettext(EVENT_KINDS[event.kind]) if event.kind in EVENT_KINDS else event.kind,
+            "from": status_label(t, event.from_status) if event.from_status else None,
+            "to": status_label(t, event.to_status) if event.to_status else None,
+            "text": event.text,
+        }
+        for event in proposal.events
+    ]
+    return await render(
+        request,
+        "proposal.html",
+        {
+            "p": proposal,
+            "row": _row(t, proposal),
+            "carrier": t.gettext(ACTOR_KINDS.get(proposal.carrier, proposal.carrier)),
+            "partners": [t.gettext(ACTOR_KINDS.get(k, k)) for k in proposal.partners],
+            "call": call_name(t, proposal.call_id),
+            "language_name": LANGUAGE_NAMES.get(proposal.language, proposal.language),
+            "similar_choice": _similar_choice(t, proposal.similar),
+            "matches": matches,
+            "events": events,
+            "updated": t.datetime(proposal.updated_at),
+            "anonymised": t.datetime(proposal.anonymised_at) if proposal.anonymised_at else None,
+        },
+    )
+
+
+# ------------------------------------------------------------------ staff (admin)
+
+
+@require_role("admin")
+async def staff_list(request: web.Request) -> web.Response:
+    t = translator(request)
+    async with request.app[SESSIONMAKER]() as db:
+        people = await all_staff(db)
+    rows = [
+        {
+            "email": person.email,
+            "role": person.role,
+            "language": LANGUAGE_NAMES.get(person.language, person.language),
+            "created": t.date(person.created_at),
+            "last_login": t.datetime(person.last_login_at) if person.last_login_at else "—",
+        }
+        for person in people
+    ]
+    return await render(request, "staff.html", {"rows": rows})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/login", login_form, name="login")
+    app.router.add_post("/login", login)
+    app.router.add_get("/logout", logout_form, name="logout")
+    app.router.add_post("/logout", logout)
+    app.router.add_post("/language", set_language, name="language")
+    app.router.add_get("/", dashboard, name="dashboard")
+    app.router.add_get("/proposals", proposal_list, name="proposals")
+    app.router.add_get("/proposals/{reference}", proposal_page, name="proposal")
+    app.router.add_get("/staff", staff_list, name="staff")
