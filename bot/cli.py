@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bot.benchmarks.matching import format_matching_report, run_matching_benchma
 from bot.benchmarks.themes import evaluate_themes, format_report
 from bot.initiatives import ImportResult, catalogue_format, import_catalogue
 from bot.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
-from bot.process import prepare_database, serve, serve_web
+from bot.process import prepare_database, serve, serve_dispatcher, serve_web
 from bot.settings import Settings, SettingsError, load_settings
 from matching.catalogue import CatalogueError, parse_catalogue
 from storage.database import create_engine, create_sessionmaker, migrate
@@ -92,6 +93,20 @@ def command_import_initiatives(settings: Settings, path: Path, as_json: bool) ->
         print(f"intake: {path}: {error}; nothing was imported.", file=sys.stderr)
         return 2
     print(json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.summary())
+    return 0
+
+
+def command_dispatch(settings: Settings) -> int:
+    if settings.demo:
+        print(
+            "intake: TELEGRAM_TOKEN is needed to send messages; nothing to dispatch in the "
+            "demo (intake run dispatches there).",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.log_level)
+    asyncio.run(prepare_database(settings.database_url))
+    asyncio.run(serve_dispatcher(settings))
     return 0
 
 
@@ -192,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the bot (demo in the terminal when no token is set)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("web", help="serve the staff back-office alone")
+    commands.add_parser("dispatch", help="send what the outbox holds (alone)")
     staff = commands.add_parser("staff", help="back-office accounts")
     staff_commands = staff.add_subparsers(dest="action", required=True)
     staff_add = staff_commands.add_parser(
@@ -229,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # python-telegram-bot 22 gives durations (RetryAfter.retry_after) as timedelta with this,
+    # and warns on every such value without it.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
         return command_emulator(args.port)
@@ -247,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         return command_migrate(settings)
     if args.command == "web":
         return command_web(settings)
+    if args.command == "dispatch":
+        return command_dispatch(settings)
     if args.command == "staff":
         return command_staff_add(settings, args.email.strip().lower(), args.role, args.language)
     if args.command == "initiatives":

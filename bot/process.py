@@ -1,7 +1,8 @@
-"""The long-running process: the Telegram side, the back-office, or both in one loop.
+"""The long-running process: the Telegram side, the back-office and the outbox dispatcher.
 
-`intake run` runs both (and, in the demo, the emulator and the terminal chat); `intake web`
-runs the back-office alone, so several instances can share one PostgreSQL database.
+`intake run` runs all three in one loop (and, in the demo, the emulator and the terminal
+chat); `intake web` and `intake dispatch` run one part alone, so several instances can
+share one PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Update
+from telegram import Bot, Update
 
+from bot.dispatcher import Dispatcher
 from bot.flows.runner import Runner
 from bot.initiatives import seed_starter_catalogue
 from bot.matcher import Matcher
@@ -98,6 +100,19 @@ async def serve_web(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def serve_dispatcher(settings: Settings) -> None:
+    """The outbox dispatcher alone (several may share one PostgreSQL database)."""
+    assert settings.telegram_token is not None
+    engine = create_engine(settings.database_url)
+    stop = _stop_on_signals()
+    bot = Bot(settings.telegram_token, base_url=settings.telegram_api_url)
+    try:
+        async with bot:
+            await Dispatcher(create_sessionmaker(engine), bot).run(stop)
+    finally:
+        await engine.dispose()
+
+
 async def serve(settings: Settings) -> None:
     """The bot and the back-office until SIGINT/SIGTERM (in the demo: until the person quits)."""
     engine = create_engine(settings.database_url)
@@ -128,6 +143,10 @@ async def serve(settings: Settings) -> None:
         async with application:
             await application.start()
             await register_commands(application, settings.default_language)
+            dispatch_stop = asyncio.Event()
+            dispatching = asyncio.create_task(
+                Dispatcher(sessionmaker, application.bot).run(dispatch_stop)
+            )
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("bot started against %s", base_url)
@@ -145,6 +164,8 @@ async def serve(settings: Settings) -> None:
                         await task
             else:
                 await stop.wait()
+            dispatch_stop.set()
+            await dispatching
             await application.updater.stop()
             await application.stop()
     finally:

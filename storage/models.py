@@ -207,4 +207,7 @@ class ProposalMatch(Base):
     other_proposal: Mapped[Proposal | None] = relationship(foreign_keys=[other_proposal_id])
 
 
-import storage.staff  # noqa: E402, F401  (StaffUser on Base.metadata for alembic check)
+# Models kept in their own modules, imported here so that Base.metadata (migrations and
+# `alembic check`) always sees every table.
+import storage.outbox  # noqa: E402
+import storage.staff  # noqa: E402, F401

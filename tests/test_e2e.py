@@ -305,3 +305,55 @@ async def test_a_refused_token_stops_with_one_sentence(emulator: str, tmp_path: 
     _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 2
     assert "Telegram refused TELEGRAM_TOKEN" in err.decode()
+
+
+async def test_a_staff_answer_reaches_the_citizen(
+    bot: BotProcess, emulator: str, database: str, tmp_path: Path
+) -> None:
+    """Citizen on Telegram → back-office review → outbox → dispatcher → citizen, in Dutch."""
+    async with EmulatorClient(emulator) as client:
+        citizen = Citizen(client, 7200, "nl")
+        done = await walk(citizen, WALKS["nl"])
+        reference = re.search(r"BXL-\d{4}-\d{5}", done).group(0)  # type: ignore[union-attr]
+        staff = await asyncio.create_subprocess_exec(
+            str(INTAKE),
+            "staff",
+            "add",
+            "staff@example.brussels",
+            "--role",
+            "reviewer",
+            cwd=tmp_path,
+            env=bot.env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.wait_for(staff.communicate(b"a long enough passphrase\n"), timeout=60)
+        assert staff.returncode == 0
+        address = re.search(r"Back-office: (http://\S+)/", bot.log())
+        assert address, bot.log()
+        root = address.group(1)
+        token = re.compile(r'name="csrf_token" value="([^"]+)"')
+        # the session cookie is set by 127.0.0.1: aiohttp keeps IP cookies only when told
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
+            async with web.get(f"{root}/login") as page:
+                csrf = token.search(await page.text()).group(1)  # type: ignore[union-attr]
+            login = {
+                "email": "staff@example.brussels",
+                "password": "a long enough passphrase",
+                "csrf_token": csrf,
+            }
+            async with web.post(f"{root}/login", data=login) as signed_in:
+                assert signed_in.status == 200
+            async with web.get(f"{root}/proposals/{reference}") as page:
+                csrf = token.search(await page.text()).group(1)  # type: ignore[union-attr]
+            decision = {
+                "csrf_token": csrf,
+                "status": "accepted",
+                "answer": "Proficiat, we nemen contact met je op.",
+            }
+            async with web.post(f"{root}/proposals/{reference}/review", data=decision) as saved:
+                assert saved.status == 200
+        events = await client.wait_for_reply(7200, timeout=20)
+    text = "\n".join(str(e.get("text")) for e in events)
+    assert reference in text and "aanvaard" in text and "Proficiat" in text

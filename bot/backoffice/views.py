@@ -34,11 +34,13 @@ from bot.backoffice.common import (
 from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
 from bot.flows.intake import ACTOR_KINDS, concept_label
 from bot.i18n import N_, Translator
+from bot.notifications import review_message
 from bot.settings import LANGUAGES
 from matching.calls import all_calls
 from matching.communes import commune_by_refnis, sorted_for_language
 from matching.themes import theme_ids, theme_label
 from storage.models import Proposal
+from storage.outbox import enqueue
 from storage.review import (
     SORTS,
     STATUSES,
@@ -48,6 +50,7 @@ from storage.review import (
     status_counts,
 )
 from storage.staff import all_staff, normalise_email, record_login, staff_by_email, staff_by_id
+from storage.workflow import TRANSITIONS, TransitionError, citizen_chat, review
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,7 +75,9 @@ EVENT_KINDS = {
     "anonymised": N_("Personal data erased"),
     "answer": N_("Answer to the citizen"),
     "note": N_("Internal note"),
+    "reply": N_("The citizen's reply"),
 }
+ANSWER_LIMIT = 3000
 
 
 # ------------------------------------------------------------------ labels
@@ -502,8 +507,61 @@ async def proposal_page(request: web.Request) -> web.Response:
             "events": events,
             "updated": t.datetime(proposal.updated_at),
             "anonymised": t.datetime(proposal.anonymised_at) if proposal.anonymised_at else None,
+            "next_statuses": [
+                (status, status_label(t, status))
+                for status in sorted(TRANSITIONS.get(proposal.status, frozenset()))
+            ],
+            "reviewed": request.query.get("reviewed") == "1",
+            "reachable": proposal.citizen_id is not None,
         },
     )
+
+
+async def review_proposal(request: web.Request) -> web.StreamResponse:
+    """Change the status, answer the citizen (through the outbox) and/or add a note."""
+    reference = request.match_info["reference"]
+    form = await request.post()
+    to_status = str(form.get("status") or "") or None
+    answer = str(form.get("answer") or "").strip() or None
+    note = str(form.get("note") or "").strip() or None
+    if not (to_status or answer or note):
+        return await error_page(
+            request, 400, N_("Choose a new status, or write an answer or a note.")
+        )
+    if len(answer or "") > ANSWER_LIMIT or len(note or "") > ANSWER_LIMIT:
+        return await error_page(request, 400, N_("The text is too long (3000 characters at most)."))
+    staff = request[STAFF]
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        proposal = await proposal_detail(db, reference)
+        if proposal is None:
+            return await error_page(request, 404, N_("There is no proposal with this reference."))
+        try:
+            events = await review(
+                db, proposal, actor=staff.email, to_status=to_status, answer=answer, note=note
+            )
+        except TransitionError:
+            return await error_page(
+                request, 400, N_("This status change is not possible from the current status.")
+            )
+        told = [e for e in events if e.kind in ("status", "answer")]
+        chat_id = await citizen_chat(db, proposal) if told else None
+        if chat_id is not None:
+            await enqueue(
+                db,
+                kind="telegram",
+                chat_id=chat_id,
+                payload={
+                    "text": review_message(
+                        proposal.language,
+                        proposal.reference,
+                        proposal.title,
+                        proposal.status,
+                        answer,
+                    )
+                },
+                dedupe_key=f"review:{told[0].id}",
+            )
+    raise web.HTTPSeeOther(f"/proposals/{reference}?reviewed=1#review")
 
 
 # ------------------------------------------------------------------ staff (admin)
@@ -537,4 +595,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", dashboard, name="dashboard")
     app.router.add_get("/proposals", proposal_list, name="proposals")
     app.router.add_get("/proposals/{reference}", proposal_page, name="proposal")
+    app.router.add_post("/proposals/{reference}/review", review_proposal, name="review")
     app.router.add_get("/staff", staff_list, name="staff")

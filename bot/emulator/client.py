@@ -203,6 +203,36 @@ class EmulatorClient:
         await self._request("POST", "reset")
         self._last_seq.clear()
 
+    # ---- fault injection --------------------------------------------------------------------
+
+    async def inject_fault(
+        self,
+        status: int,
+        *,
+        chat_id: int | None = None,
+        retry_after: int | None = None,
+        count: int = 1,
+    ) -> list[JSON]:
+        """Make the next ``count`` sendMessage calls (to ``chat_id``, or to any chat) fail with
+        ``status``: 403 (bot blocked), 429 (flood control, ``retry_after`` seconds) or 500.
+        Returns the faults now pending."""
+        body: JSON = {"status": status, "count": count}
+        if chat_id is not None:
+            body["chat_id"] = chat_id
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        result = await self._request("POST", "faults", body=body)
+        faults: list[JSON] = result["faults"]
+        return faults
+
+    async def faults(self) -> list[JSON]:
+        result = await self._request("GET", "faults")
+        faults: list[JSON] = result["faults"]
+        return faults
+
+    async def clear_faults(self) -> None:
+        await self._request("DELETE", "faults")
+
     # ---- test helpers ---------------------------------------------------------------------
 
     async def wait_until_consumed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109

@@ -15,6 +15,13 @@ Faithfulness notes (what Telegram does and the emulator copies):
 * only inline keyboards are echoed back in the returned ``Message``;
 * a new ``getUpdates`` call terminates a pending one with ``409 Conflict``.
 
+Fault injection (for outbox/dispatcher tests): ``POST /_emulator/faults`` with
+``{"chat_id"?: int, "status": 403|429|500, "retry_after"?: int, "count"?: int}`` makes the next
+``count`` (default 1) ``sendMessage`` calls (to that chat, or to any chat) fail like Telegram
+would: 403 "Forbidden: bot was blocked by the user", 429 "Too Many Requests: retry after N" with
+``parameters.retry_after``, 500 "Internal Server Error". A failed call sends nothing and
+records no event. ``DELETE /_emulator/faults`` (or a reset) clears them; ``GET`` lists them.
+
 Deliberate differences: any ``chat_id`` is accepted (unknown positive ids become private chats,
 negative ones groups), and in HTML a bare ``&`` that does not start an entity is rejected (Telegram
 would keep it literally) so that missing ``html.escape`` calls are caught early.
@@ -96,10 +103,13 @@ _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 class ApiError(Exception):
     """A Bot API error answer (``{"ok": false, ...}``)."""
 
-    def __init__(self, error_code: int, description: str) -> None:
+    def __init__(
+        self, error_code: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.error_code = error_code
         self.description = description
+        self.parameters = parameters
 
 
 def _bad_request(what: str) -> ApiError:
@@ -449,6 +459,8 @@ class EmulatorState:
     menu_buttons: dict[int | None, dict[str, Any]] = field(default_factory=dict)
     bot_texts: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
     closing: bool = False
     updates_signal: _Signal = field(default_factory=_Signal)
     events_signal: _Signal = field(default_factory=_Signal)
@@ -470,6 +482,7 @@ class EmulatorState:
         self.commands.clear()
         self.menu_buttons.clear()
         self.bot_texts.clear()
+        self.faults.clear()
         self.updates_signal.notify()
         self.events_signal.notify()
 
@@ -913,10 +926,36 @@ def _commit_bot_message(
     return copy.deepcopy(message)
 
 
+FAULT_STATUSES = (403, 429, 500)
+
+
+def _injected_fault(state: EmulatorState, chat_id: int) -> ApiError | None:
+    """The first injected fault matching this chat, consumed once (see the module docstring)."""
+    for fault in state.faults:
+        if fault["chat_id"] is not None and fault["chat_id"] != chat_id:
+            continue
+        fault["count"] -= 1
+        if fault["count"] <= 0:
+            state.faults.remove(fault)
+        status = fault["status"]
+        if status == 403:
+            return ApiError(403, "Forbidden: bot was blocked by the user")
+        if status == 429:
+            seconds = fault["retry_after"]
+            return ApiError(
+                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
+            )
+        return ApiError(500, "Internal Server Error")
+    return None
+
+
 @_method("sendMessage")
 def _send_message(state: EmulatorState, params: dict[str, Any]) -> Any:
     chat_id = _chat_id(params)
     assert chat_id is not None
+    fault = _injected_fault(state, chat_id)
+    if fault is not None:
+        raise fault
     text = _str(params, "text")
     if text is None:
         raise _bad_request("message text is empty")
@@ -1252,10 +1291,14 @@ _bot_text_methods("setMyName", "getMyName", "name")
 
 
 def _api_error(error: ApiError) -> web.Response:
-    return web.json_response(
-        {"ok": False, "error_code": error.error_code, "description": error.description},
-        status=error.error_code,
-    )
+    body: dict[str, Any] = {
+        "ok": False,
+        "error_code": error.error_code,
+        "description": error.description,
+    }
+    if error.parameters:
+        body["parameters"] = error.parameters
+    return web.json_response(body, status=error.error_code)
 
 
 async def _bot_api(request: web.Request) -> web.Response:
@@ -1578,6 +1621,38 @@ async def _ctl_reset(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _ctl_add_fault(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    status = _req_int(body, "status")
+    if status not in FAULT_STATUSES:
+        raise ControlError(400, f"status must be one of {', '.join(map(str, FAULT_STATUSES))}")
+    count = _opt_int(body, "count")
+    count = 1 if count is None else count
+    if count < 1:
+        raise ControlError(400, "count must be at least 1")
+    retry_after = _opt_int(body, "retry_after")
+    if status == 429 and retry_after is None:
+        retry_after = 1
+    fault = {
+        "chat_id": _opt_int(body, "chat_id"),
+        "status": status,
+        "retry_after": retry_after,
+        "count": count,
+    }
+    state.faults.append(fault)
+    return web.json_response({"ok": True, "faults": copy.deepcopy(state.faults)})
+
+
+async def _ctl_list_faults(request: web.Request) -> web.Response:
+    return web.json_response({"faults": copy.deepcopy(request.app[STATE_KEY].faults)})
+
+
+async def _ctl_clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].faults.clear()
+    return web.json_response({"ok": True})
+
+
 @web.middleware
 async def _control_errors(
     request: web.Request, handler: Callable[[web.Request], Any]
@@ -1607,6 +1682,9 @@ def create_emulator_app(token: str | None = None) -> web.Application:
     app.router.add_get("/_emulator/callback_answers", _ctl_callback_answers)
     app.router.add_get("/_emulator/pending_updates", _ctl_pending)
     app.router.add_post("/_emulator/reset", _ctl_reset)
+    app.router.add_post("/_emulator/faults", _ctl_add_fault)
+    app.router.add_get("/_emulator/faults", _ctl_list_faults)
+    app.router.add_delete("/_emulator/faults", _ctl_clear_faults)
     app.on_shutdown.append(_on_shutdown)
     return app
 

@@ -927,7 +927,17 @@ class DoneStep(Step):
         )
 
     async def on_text(self, ctx: Context, text: str) -> Outcome:
-        raise Invalid(ctx._("Your proposal is already submitted."))
+        """When the staff asked for more information, this message is the answer."""
+        reference = await ctx.services.attach_reply(text.strip()[:3000]) if text.strip() else None
+        if reference is None:
+            raise Invalid(ctx._("Your proposal is already submitted."))
+        return goto(
+            "done",
+            notice="✓ "
+            + ctx._(
+                "Thank you: your answer was added to proposal {reference}. The staff will read it."
+            ).format(reference=escape(reference)),
+        )
 
     def next(self, ctx: Context) -> str:
         return "done"

@@ -22,6 +22,7 @@ from storage.proposals import (
     proposals_of,
     submit_proposal,
 )
+from storage.workflow import attach_citizen_reply
 
 
 def similarity_query(draft: dict[str, Any], language: str) -> Query:
@@ -67,6 +68,11 @@ class ChatServices:
 
     async def my_proposals(self) -> list[Proposal]:
         return await proposals_of(self.session, self.user_id)
+
+    async def attach_reply(self, text: str) -> str | None:
+        """Attach the message to the proposal the staff asked more about; its reference."""
+        proposal = await attach_citizen_reply(self.session, self.user_id, text)
+        return proposal.reference if proposal else None
 
     async def erase_me(self) -> int:
         self.erased = True

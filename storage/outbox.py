@@ -1,0 +1,246 @@
+"""The outbox: outgoing messages written in the same transaction as the change that causes them.
+
+Every message that is not a direct reply (an official answer to a citizen, later coach alerts,
+staff notifications, digests) is added with `enqueue` inside the caller's transaction, so it
+exists if and only if the change was committed. A dispatcher (`bot.dispatcher`) claims due
+rows with `claim_due`, sends them and records the outcome with `mark_sent` / `mark_failed`.
+
+Row life cycle::
+
+    pending --claim_due--> sending --mark_sent--> sent
+       ^                      |
+       +------mark_failed-----+--(permanent or MAX_ATTEMPTS)--> dead --retry_dead--> pending
+
+A `sending` row whose lease expired (its dispatcher died mid-send) is claimable again.
+`attempts` counts claims, so a row that keeps killing its dispatcher ends dead too.
+
+Concurrency: on PostgreSQL `claim_due` locks the rows it takes with
+``FOR UPDATE SKIP LOCKED``, so several dispatchers never take the same row. SQLite has no row
+locks: run a single dispatcher per SQLite database.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from sqlalchemy import BigInteger, Integer, String, Text, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.database import dialect_insert
+from storage.models import Base, JsonType, UTCDateTime, utcnow
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+DEAD = "dead"
+STATUSES: tuple[str, ...] = (PENDING, SENDING, SENT, DEAD)
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 600.0
+MAX_ERROR_LENGTH = 2000
+
+
+class OutboxMessage(Base):
+    """One outgoing message. For kind ``telegram`` the payload is ``{"text": <HTML>}``."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxStats(TypedDict):
+    pending: int
+    sending: int
+    sent: int
+    dead: int
+    oldest_pending_age_seconds: float | None
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    chat_id: int | None,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    now: datetime | None = None,
+) -> bool:
+    """Add a message unless one with `dedupe_key` exists; True if a row was added.
+
+    Does not commit: the row becomes visible with the caller's transaction.
+    """
+    moment = now or utcnow()
+    insert = dialect_insert(session)
+    statement = (
+        insert(OutboxMessage)
+        .values(
+            kind=kind,
+            chat_id=chat_id,
+            payload=payload,
+            dedupe_key=dedupe_key,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=moment,
+            created_at=moment,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.id)
+    )
+    result = await session.execute(statement)
+    return result.scalar_one_or_none() is not None
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
+    )
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float
+) -> list[OutboxMessage]:
+    """Take up to `limit` due rows, oldest first, and lease them until now + lease_seconds.
+
+    Due: pending with next_attempt_at <= now, or sending with an expired lease. Rows locked
+    by another transaction are skipped (PostgreSQL). Each claim counts as an attempt. Does not
+    commit: claim in a short transaction of its own.
+    """
+    statement = (
+        select(OutboxMessage)
+        .where(_due(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    rows = list((await session.execute(statement)).scalars())
+    lease_until = now + timedelta(seconds=lease_seconds)
+    for row in rows:
+        row.status = SENDING
+        row.lease_until = lease_until
+        row.attempts += 1
+    await session.flush()
+    return rows
+
+
+def mark_sent(message: OutboxMessage, *, now: datetime | None = None) -> None:
+    """Telegram accepted the message. The caller commits."""
+    message.status = SENT
+    message.sent_at = now or utcnow()
+    message.lease_until = None
+    message.last_error = None
+
+
+def backoff_delay(
+    attempts: int,
+    retry_after: float | None = None,
+    *,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before the next try after `attempts` failed tries.
+
+    Full jitter: uniform in [0, min(cap, base * 2**(attempts-1))], never under `retry_after`.
+    """
+    exponent = max(0, attempts - 1)
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** min(exponent, 32))
+    delay = rand() * ceiling
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def mark_failed(
+    message: OutboxMessage,
+    error: str,
+    *,
+    now: datetime | None = None,
+    retry_after: float | None = None,
+    permanent: bool = False,
+    rand: Callable[[], float] = random.random,
+) -> str:
+    """Record a failed try; returns the new status (``pending`` or ``dead``). Caller commits.
+
+    Dead when `permanent` or after MAX_ATTEMPTS; otherwise retried after `backoff_delay`.
+    """
+    moment = now or utcnow()
+    message.last_error = error[:MAX_ERROR_LENGTH]
+    message.lease_until = None
+    if permanent or message.attempts >= MAX_ATTEMPTS:
+        message.status = DEAD
+    else:
+        message.status = PENDING
+        delay = backoff_delay(message.attempts, retry_after, rand=rand)
+        message.next_attempt_at = moment + timedelta(seconds=delay)
+    return message.status
+
+
+def release(message: OutboxMessage, *, not_before: datetime) -> None:
+    """Give back a claimed row that was not tried (the attempt is not counted)."""
+    message.status = PENDING
+    message.lease_until = None
+    message.attempts = max(0, message.attempts - 1)
+    message.next_attempt_at = max(message.next_attempt_at, not_before)
+
+
+async def outbox_stats(session: AsyncSession, now: datetime | None = None) -> OutboxStats:
+    """Row counts by status and the age in seconds of the oldest pending row."""
+    moment = now or utcnow()
+    counts = {status: 0 for status in STATUSES}
+    result = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    for status, count in result:
+        counts[status] = int(count)
+    oldest = (
+        await session.execute(
+            select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == PENDING)
+        )
+    ).scalar_one_or_none()
+    age = None if oldest is None else max(0.0, (moment - oldest).total_seconds())
+    return OutboxStats(
+        pending=counts[PENDING],
+        sending=counts[SENDING],
+        sent=counts[SENT],
+        dead=counts[DEAD],
+        oldest_pending_age_seconds=age,
+    )
+
+
+async def retry_dead(session: AsyncSession, message_id: int) -> bool:
+    """Put a dead message back in the queue, due now, with a fresh attempt count.
+
+    False if there is no such message or it is not dead. Does not commit.
+    """
+    message = await session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None or message.status != DEAD:
+        return False
+    message.status = PENDING
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    message.lease_until = None
+    await session.flush()
+    return True
+
+
+async def get_message(session: AsyncSession, message_id: int) -> OutboxMessage | None:
+    """The row, locked for update where the database can."""
+    return await session.get(
+        OutboxMessage, message_id, with_for_update=True, populate_existing=True
+    )

@@ -1,0 +1,331 @@
+"""The outbox dispatcher against the local Bot API emulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import Bot
+from telegram.error import RetryAfter
+from telegram.warnings import PTBDeprecationWarning
+
+import storage.outbox
+from bot.dispatcher import Dispatcher, Pacer, retry_after_seconds
+from bot.emulator.client import EmulatorClient
+from bot.emulator.server import start_emulator
+from storage.database import create_sessionmaker
+from storage.outbox import OutboxMessage, enqueue, outbox_stats
+
+TOKEN = "777777:DISPATCHER-test-token"
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[str]:
+    runner, url = await start_emulator(token=TOKEN)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def client(emulator: str) -> AsyncIterator[EmulatorClient]:
+    async with EmulatorClient(emulator) as the_client:
+        yield the_client
+
+
+@pytest.fixture
+async def bot(emulator: str) -> AsyncIterator[Bot]:
+    async with Bot(TOKEN, base_url=emulator) as the_bot:
+        yield the_bot
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> Sessions:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff in tens of milliseconds, so retries happen within the test.
+
+    PTB_TIMEDELTA=1: PTB 22 otherwise warns (an error here) when it builds a RetryAfter.
+    """
+    monkeypatch.setattr(storage.outbox, "BACKOFF_BASE_SECONDS", 0.02)
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+
+
+def fast(sessions: Sessions, bot: Bot, **options: Any) -> Dispatcher:
+    settings: dict[str, Any] = {
+        "per_chat_interval": 0.0,
+        "global_rate": 10_000.0,
+        "idle_seconds": 0.02,
+    }
+    settings.update(options)
+    return Dispatcher(sessions, bot, **settings)
+
+
+async def queue(sessions: Sessions, chat_id: int, text: str, *, kind: str = "telegram") -> None:
+    async with sessions.begin() as session:
+        assert await enqueue(
+            session, kind=kind, chat_id=chat_id, payload={"text": text}, dedupe_key=text
+        )
+
+
+async def rows(sessions: Sessions) -> dict[str, OutboxMessage]:
+    async with sessions() as session:
+        result = await session.execute(select(OutboxMessage))
+        return {row.dedupe_key: row for row in result.scalars()}
+
+
+async def run_until(
+    dispatcher: Dispatcher,
+    done: Callable[[], Awaitable[bool]],
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> None:
+    """Run the dispatcher loop until `done()` holds, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not await done():  # noqa: ASYNC110 - polling the database
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+def all_settled(sessions: Sessions) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        async with sessions() as session:
+            stats = await outbox_stats(session)
+        return stats["pending"] == 0 and stats["sending"] == 0
+
+    return check
+
+
+async def test_thirty_messages_to_three_chats_are_each_delivered_once(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    chats = (101, 102, 103)
+    for index in range(30):
+        await queue(sessions, chats[index % 3], f"<b>Message</b> {index:02d} &amp; more")
+    await run_until(fast(sessions, bot, batch=7), all_settled(sessions))
+
+    for position, chat_id in enumerate(chats):
+        events = await client.events(chat_id)
+        assert [e["kind"] for e in events] == ["send"] * 10
+        expected = [f"<b>Message</b> {i:02d} &amp; more" for i in range(position, 30, 3)]
+        assert [e["text"] for e in events] == expected  # once each, in order
+        assert {e["parse_mode"] for e in events} == {"HTML"}
+    stored = await rows(sessions)
+    assert {row.status for row in stored.values()} == {"sent"}
+    assert all(row.sent_at is not None and row.attempts == 1 for row in stored.values())
+    # Nothing left: another round sends nothing.
+    assert await fast(sessions, bot).dispatch_once() == 0
+    assert len(await client.events()) == 30
+
+
+async def test_a_blocked_chat_is_dead_with_the_error_and_others_still_go(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    await client.inject_fault(403, chat_id=201)
+    await queue(sessions, 201, "to the blocker")
+    await queue(sessions, 202, "to a friend")
+    assert await fast(sessions, bot).dispatch_once() == 2
+
+    stored = await rows(sessions)
+    blocked = stored["to the blocker"]
+    assert blocked.status == "dead"
+    assert blocked.attempts == 1
+    assert blocked.last_error is not None
+    assert "Forbidden" in blocked.last_error and "blocked by the user" in blocked.last_error
+    assert stored["to a friend"].status == "sent"
+    assert await client.events(201) == []
+    assert len(await client.events(202)) == 1
+
+
+async def test_unknown_kind_and_bad_html_are_dead_at_once(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    await queue(sessions, 301, "carrier pigeon", kind="pigeon")
+    await queue(sessions, 302, "<b>unclosed")
+    await fast(sessions, bot).dispatch_once()
+    stored = await rows(sessions)
+    assert stored["carrier pigeon"].status == "dead"
+    assert "unknown outbox kind 'pigeon'" in (stored["carrier pigeon"].last_error or "")
+    assert stored["<b>unclosed"].status == "dead"
+    assert (stored["<b>unclosed"].last_error or "").startswith("BadRequest")
+    assert await client.events() == []
+
+
+async def test_flood_control_is_retried_no_sooner_than_retry_after(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    await client.inject_fault(429, chat_id=401, retry_after=1)
+    await queue(sessions, 401, "first")
+    await queue(sessions, 401, "second")
+    started = time.monotonic()
+    await run_until(fast(sessions, bot), all_settled(sessions))
+    assert time.monotonic() - started >= 1.0
+
+    events = await client.events(401)
+    assert [e["text"] for e in events] == ["first", "second"]  # once each, order kept
+    stored = await rows(sessions)
+    first = stored["first"]
+    assert first.status == "sent" and first.attempts == 2
+    assert first.sent_at is not None
+    assert first.sent_at - first.created_at >= timedelta(seconds=1)
+    # The chat's next message was held back with it, not counted as an attempt.
+    assert stored["second"].attempts == 1
+    assert stored["second"].sent_at is not None
+    assert stored["second"].sent_at - stored["second"].created_at >= timedelta(seconds=1)
+
+
+async def test_server_errors_are_retried_with_backoff_and_delivered(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    await client.inject_fault(500, chat_id=501, count=2)
+    await queue(sessions, 501, "eventually")
+    dispatcher = fast(sessions, bot)
+    assert await dispatcher.dispatch_once() == 1
+    after_first = (await rows(sessions))["eventually"]
+    assert after_first.status == "pending"
+    assert after_first.next_attempt_at >= after_first.created_at
+    assert "Internal Server Error" in (after_first.last_error or "")
+
+    await run_until(dispatcher, all_settled(sessions))
+    row = (await rows(sessions))["eventually"]
+    assert (row.status, row.attempts) == ("sent", 3)
+    assert [e["text"] for e in await client.events(501)] == ["eventually"]
+
+
+async def test_too_many_failures_end_dead(
+    sessions: Sessions, bot: Bot, client: EmulatorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.outbox, "BACKOFF_CAP_SECONDS", 0.05)
+    await client.inject_fault(500, chat_id=601, count=100)
+    await queue(sessions, 601, "hopeless")
+    await run_until(fast(sessions, bot), all_settled(sessions))
+    row = (await rows(sessions))["hopeless"]
+    assert (row.status, row.attempts) == ("dead", storage.outbox.MAX_ATTEMPTS)
+    assert await client.events(601) == []
+
+
+async def test_per_chat_pace_on_the_wire(sessions: Sessions, emulator: str) -> None:
+    """Lower bounds only: two sends to one chat are at least per_chat_interval apart."""
+    sent: list[tuple[int, float]] = []
+
+    class RecordingBot(Bot):
+        async def send_message(self, *args: Any, **kwargs: Any) -> Any:
+            sent.append((kwargs["chat_id"], time.monotonic()))
+            return await super().send_message(*args, **kwargs)
+
+    for index in range(3):
+        await queue(sessions, 701, f"paced {index}")
+    await queue(sessions, 702, "other chat")
+    async with RecordingBot(TOKEN, base_url=emulator) as bot:
+        await fast(sessions, bot, per_chat_interval=0.2).dispatch_once()
+    times = [t for chat, t in sent if chat == 701]
+    assert len(times) == 3
+    assert all(b - a >= 0.2 - 0.005 for a, b in itertools.pairwise(times))
+    # The other chat was not held up behind chat 701.
+    other = next(t for chat, t in sent if chat == 702)
+    assert other < times[1]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+async def test_pacer_spaces_each_chat_and_the_whole_bot() -> None:
+    clock = FakeClock()
+    pacer = Pacer(per_chat_interval=1.0, global_rate=10.0, clock=clock, sleep=clock.sleep)
+    slots = [await pacer.wait(chat) for chat in (1, 2, 1, 3, 1)]
+    assert slots[0] == 0.0
+    assert slots[1] == pytest.approx(0.1)  # another chat: only the global spacing
+    assert slots[2] >= slots[0] + 1.0  # chat 1 again: its own interval
+    assert slots[4] >= slots[2] + 1.0
+    assert slots == sorted(slots)
+    assert all(b - a >= 0.1 - 1e-9 for a, b in itertools.pairwise(slots))
+
+    pacer.defer_chat(2, 30.0)
+    before = clock.now
+    assert await pacer.wait(4) < before + 1.0  # other chats are not deferred
+    assert await pacer.wait(2) >= before + 30.0
+
+
+async def test_concurrent_waiters_never_share_a_global_slot() -> None:
+    pacer = Pacer(per_chat_interval=0.05, global_rate=100.0)
+
+    async def chat(chat_id: int) -> list[float]:
+        return [await pacer.wait(chat_id) for _ in range(3)]
+
+    per_chat = await asyncio.gather(*(chat(c) for c in range(4)))
+    slots = sorted(slot for chat_slots in per_chat for slot in chat_slots)
+    assert all(b - a >= 0.01 - 1e-9 for a, b in itertools.pairwise(slots))
+    for chat_slots in per_chat:
+        assert all(b - a >= 0.05 - 1e-9 for a, b in itertools.pairwise(chat_slots))
+
+
+async def test_dispatcher_uses_the_injected_clock(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    clock = FakeClock()
+    for index in range(3):
+        await queue(sessions, 801, f"slow chat {index}")
+    dispatcher = Dispatcher(
+        sessions, bot, per_chat_interval=30.0, global_rate=25.0, clock=clock, sleep=clock.sleep
+    )
+    started = time.monotonic()
+    assert await dispatcher.dispatch_once() == 3
+    assert time.monotonic() - started < 5  # no real waiting
+    assert clock.now >= 60.0  # ... but two 30 s gaps on the pacer's clock
+    assert len(await client.events(801)) == 3
+
+
+def test_retry_after_in_seconds_from_int_or_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert retry_after_seconds(RetryAfter(timedelta(seconds=1.5))) == 1.5  # PTB_TIMEDELTA=1
+    monkeypatch.delenv("PTB_TIMEDELTA")
+    with pytest.warns(PTBDeprecationWarning):
+        legacy = RetryAfter(3)
+    assert retry_after_seconds(legacy) == 3.0  # an int, read without a warning
+
+
+async def test_the_loop_survives_an_unexpected_error(
+    sessions: Sessions, bot: Bot, client: EmulatorClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatcher = fast(sessions, bot)
+    real = dispatcher.dispatch_once
+    calls = 0
+
+    async def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database went away")
+        return await real()
+
+    dispatcher.dispatch_once = flaky  # type: ignore[method-assign]
+    await queue(sessions, 901, "still delivered")
+    await run_until(dispatcher, all_settled(sessions))
+    assert [e["text"] for e in await client.events(901)] == ["still delivered"]
+    assert "database went away" in caplog.text
