@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.telegram_bot import build_application, register_commands
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
+from storage.staff import staff_count
 
 log = logging.getLogger("intake")
 
@@ -77,6 +78,13 @@ async def start_web(
         host, port = address[0], address[1]
         log.info("back-office on http://%s:%s/", host, port)
         print(f"Back-office: http://{host}:{port}/", flush=True)
+    async with sessionmaker() as session:
+        if not await staff_count(session):
+            print(
+                "No back-office account yet: create one with "
+                "`.venv/bin/intake staff add you@example.be --role admin`.",
+                flush=True,
+            )
     return runner
 
 
