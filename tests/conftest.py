@@ -54,6 +54,14 @@ async def any_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str
 
 
 @pytest.fixture
+async def pg_or_sqlite(any_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on SQLite, then on PostgreSQL."""
+    engine = create_engine(any_database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
 async def database_url(tmp_path: Any) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
     await asyncio.to_thread(migrate, url)

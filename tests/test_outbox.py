@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage.database import create_engine, create_sessionmaker
+from storage.database import create_sessionmaker
 from storage.outbox import (
     BACKOFF_CAP_SECONDS,
     MAX_ATTEMPTS,
@@ -28,15 +27,8 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db_engine(any_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(any_database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(db_engine)
+def sessions(pg_or_sqlite: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(pg_or_sqlite)
 
 
 async def _add(
@@ -238,9 +230,9 @@ async def test_outbox_stats(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 
 async def test_concurrent_claims_never_take_the_same_row(
-    sessions: async_sessionmaker[AsyncSession], db_engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession], pg_or_sqlite: AsyncEngine
 ) -> None:
-    if db_engine.dialect.name != "postgresql":
+    if pg_or_sqlite.dialect.name != "postgresql":
         pytest.skip("row locks (FOR UPDATE SKIP LOCKED) are a PostgreSQL feature")
     for index in range(30):
         await _add(sessions, f"c{index}", chat_id=index % 3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.conversations import ConversationStore
-from storage.database import alembic_config, create_engine, create_sessionmaker
+from storage.database import alembic_config, create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal, ProposalEvent
 from storage.proposals import (
     NewProposal,
@@ -21,13 +20,6 @@ from storage.proposals import (
     proposals_of,
     submit_proposal,
 )
-
-
-@pytest.fixture
-async def pg_or_sqlite(any_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(any_database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

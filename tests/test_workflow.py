@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
-from storage.database import create_engine, create_sessionmaker
+from storage.database import create_sessionmaker
 from storage.models import Proposal, ProposalEvent
 from storage.outbox import OutboxMessage
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
@@ -46,13 +46,6 @@ async def submitted(sessions: async_sessionmaker[AsyncSession], language: str = 
             "BXL",
         )
         return proposal.reference
-
-
-@pytest.fixture
-async def pg_or_sqlite(any_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(any_database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def test_transitions_and_events(pg_or_sqlite: AsyncEngine) -> None:
