@@ -273,7 +273,9 @@ async def test_public_paths(client: TestClient[object, object]) -> None:
 
 
 async def test_healthz_reports_a_broken_database() -> None:
-    engine = create_async_engine("sqlite+aiosqlite:////nonexistent-dir/never/intake.db")
+    # Nothing listens on port 1. (A SQLite file that cannot be opened would do too, but
+    # aiosqlite then leaves a worker thread behind that outlives the test's event loop.)
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/intake")
     app = create_app(create_sessionmaker(engine), secret_key=SECRET)
     async with TestClient(TestServer(app)) as test_client:
         response = await test_client.get("/healthz")
