@@ -22,6 +22,7 @@ from bot.backoffice.common import (
     THROTTLE,
     error_page,
 )
+from bot.backoffice.exports import add_export_routes
 from bot.i18n import N_
 from bot.settings import LANGUAGES
 from storage.staff import staff_by_id
@@ -149,6 +150,7 @@ def create_app(
     # globals only set the "newstyle" mode and a fallback.
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     app.on_response_prepare.append(_add_security_headers)
+    add_export_routes(app)
     views.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=False)
     return app

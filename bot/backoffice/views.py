@@ -432,6 +432,7 @@ async def proposal_list(request: web.Request) -> web.Response:
                 for n in range(max(1, page - 4), min(pages, page + 4) + 1)
             ],
             "selected": {**wanted.params, "sort": wanted.sort},
+            "export_query": "?" + urlencode({**wanted.params, "sort": wanted.sort}),
             "options": options,
             "notices": wanted.notices,
         },
