@@ -357,3 +357,75 @@ async def test_a_staff_answer_reaches_the_citizen(
         events = await client.wait_for_reply(7200, timeout=20)
     text = "\n".join(str(e.get("text")) for e in events)
     assert reference in text and "aanvaard" in text and "Proficiat" in text
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
+async def test_staff_review_in_a_browser(
+    bot: BotProcess, emulator: str, database: str, tmp_path: Path
+) -> None:
+    """Headless Chromium: sign in, filter, open the proposal, accept it with an answer; the
+    citizen receives the answer in French through the emulator."""
+    from playwright.async_api import async_playwright
+
+    async with EmulatorClient(emulator) as client:
+        done = await walk(Citizen(client, 7300, "fr"), WALKS["fr"])
+        reference = re.search(r"BXL-\d{4}-\d{5}", done).group(0)  # type: ignore[union-attr]
+        staff = await asyncio.create_subprocess_exec(
+            str(INTAKE),
+            "staff",
+            "add",
+            "staff@example.brussels",
+            "--role",
+            "reviewer",
+            "--language",
+            "fr",
+            cwd=tmp_path,
+            env=bot.env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.wait_for(staff.communicate(b"a long enough passphrase\n"), timeout=60)
+        root = re.search(r"Back-office: (http://\S+)/", bot.log()).group(1)  # type: ignore[union-attr]
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+            page = await browser.new_page()
+            await page.goto(f"{root}/proposals")
+            assert "/login" in page.url
+            await page.fill("input[name=email]", "staff@example.brussels")
+            await page.fill("input[name=password]", "a long enough passphrase")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{root}/proposals")
+            await page.select_option("select[name=theme]", "compost")
+            await page.click("form.filters button[type=submit]")
+            await page.wait_for_load_state()
+            await page.click(f"text={reference}")
+            await page.wait_for_url(f"{root}/proposals/{reference}")
+            await page.select_option("select#status", "accepted")
+            await page.fill("textarea#answer", "Bravo, votre projet est retenu !")
+            await page.click("form.review button[type=submit]")
+            await page.wait_for_url(f"{root}/proposals/{reference}?reviewed=1#review")
+            assert "Bravo, votre projet est retenu" in await page.content()
+            await page.screenshot(path=str(tmp_path / "proposal.png"), full_page=True)
+            await browser.close()
+        events = await client.wait_for_reply(7300, timeout=20)
+    text = "\n".join(str(e.get("text")) for e in events)
+    assert reference in text and "acceptée" in text and "Bravo" in text
