@@ -307,6 +307,31 @@ async def test_a_refused_token_stops_with_one_sentence(emulator: str, tmp_path: 
     assert "Telegram refused TELEGRAM_TOKEN" in err.decode()
 
 
+async def back_office_with_reviewer(bot: BotProcess, workdir: Path, language: str) -> str:
+    """Add the reviewer account used below (`intake staff add`, password on stdin) and
+    return the root address the running process printed for its back-office."""
+    staff = await asyncio.create_subprocess_exec(
+        str(INTAKE),
+        "staff",
+        "add",
+        "staff@example.brussels",
+        "--role",
+        "reviewer",
+        "--language",
+        language,
+        cwd=workdir,
+        env=bot.env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.wait_for(staff.communicate(b"a long enough passphrase\n"), timeout=60)
+    assert staff.returncode == 0
+    address = re.search(r"Back-office: (http://\S+)/", bot.log())
+    assert address, bot.log()
+    return address.group(1)
+
+
 async def test_a_staff_answer_reaches_the_citizen(
     bot: BotProcess, emulator: str, database: str, tmp_path: Path
 ) -> None:
@@ -315,24 +340,7 @@ async def test_a_staff_answer_reaches_the_citizen(
         citizen = Citizen(client, 7200, "nl")
         done = await walk(citizen, WALKS["nl"])
         reference = re.search(r"BXL-\d{4}-\d{5}", done).group(0)  # type: ignore[union-attr]
-        staff = await asyncio.create_subprocess_exec(
-            str(INTAKE),
-            "staff",
-            "add",
-            "staff@example.brussels",
-            "--role",
-            "reviewer",
-            cwd=tmp_path,
-            env=bot.env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        await asyncio.wait_for(staff.communicate(b"a long enough passphrase\n"), timeout=60)
-        assert staff.returncode == 0
-        address = re.search(r"Back-office: (http://\S+)/", bot.log())
-        assert address, bot.log()
-        root = address.group(1)
+        root = await back_office_with_reviewer(bot, tmp_path, "nl")
         token = re.compile(r'name="csrf_token" value="([^"]+)"')
         # the session cookie is set by 127.0.0.1: aiohttp keeps IP cookies only when told
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
@@ -386,23 +394,7 @@ async def test_staff_review_in_a_browser(
     async with EmulatorClient(emulator) as client:
         done = await walk(Citizen(client, 7300, "fr"), WALKS["fr"])
         reference = re.search(r"BXL-\d{4}-\d{5}", done).group(0)  # type: ignore[union-attr]
-        staff = await asyncio.create_subprocess_exec(
-            str(INTAKE),
-            "staff",
-            "add",
-            "staff@example.brussels",
-            "--role",
-            "reviewer",
-            "--language",
-            "fr",
-            cwd=tmp_path,
-            env=bot.env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        await asyncio.wait_for(staff.communicate(b"a long enough passphrase\n"), timeout=60)
-        root = re.search(r"Back-office: (http://\S+)/", bot.log()).group(1)  # type: ignore[union-attr]
+        root = await back_office_with_reviewer(bot, tmp_path, "fr")
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
