@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, min_length=32)
     """Encrypts the back-office session cookies. When unset, one is generated once and kept
     in `data/secret.key`, so that sessions survive restarts."""
+    public_url: str | None = None
+    """The back-office address as staff reach it (e.g. https://intake.example.brussels), used
+    in links sent on Telegram; defaults to http://WEB_HOST:WEB_PORT."""
+    staff_chat_id: int | None = None
+    """A Telegram group where each new proposal is posted with a "take it" button."""
+    backoffice_webhook_url: str | None = None
+    """An external back-office that receives each proposal and status change as JSON."""
+    backoffice_webhook_secret: str | None = None
+    """Signs the webhook body: header X-Signature = hex HMAC-SHA256 of the body."""
+    metrics_token: str | None = None
+    """Bearer token for /metrics (Prometheus text); /metrics is off when unset."""
+    coach_alert_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    """Matches with a score at or above this alert the coaches following the initiative."""
 
     @field_validator("telegram_token")
     @classmethod
@@ -49,12 +62,37 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator(
+        "staff_chat_id",
+        "backoffice_webhook_secret",
+        "metrics_token",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_url", "backoffice_webhook_url")
+    @classmethod
+    def _optional_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @property
+    def back_office_url(self) -> str:
+        """Where staff open the back-office, for links in messages."""
+        return self.public_url or f"http://{self.web_host}:{self.web_port}"
 
     @cached_property
     def demo(self) -> bool:

@@ -131,6 +131,9 @@ class Proposal(Base):
     consent_contact: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_share: Mapped[bool] = mapped_column(Boolean, default=False)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    taken_by: Mapped[str | None] = mapped_column(String(200))
+    """Who took the proposal in hand from the staff group's "take it" button."""
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -209,5 +212,6 @@ class ProposalMatch(Base):
 
 # Models kept in their own modules, imported here so that Base.metadata (migrations and
 # `alembic check`) always sees every table.
+import storage.api_tokens  # noqa: E402
 import storage.outbox  # noqa: E402
 import storage.staff  # noqa: E402, F401

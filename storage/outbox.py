@@ -61,6 +61,8 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    """Telegram's message id once sent, so that a later outbox row can edit the message."""
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
