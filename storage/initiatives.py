@@ -1,15 +1,19 @@
-"""The catalogue of existing initiatives: idempotent upsert on the external id, reading."""
+"""The catalogue of existing initiatives: idempotent upsert on the external id, search,
+editing; and how many proposals went to each call."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from matching.catalogue import InitiativeRecord
-from storage.models import Initiative
+from matching.text import fold
+from storage.models import Initiative, Proposal
 
 FIELDS = ("name", "description", "commune_refnis", "themes", "language", "url")
 
@@ -32,6 +36,16 @@ def _values(record: InitiativeRecord) -> dict[str, object]:
     }
 
 
+def _apply(initiative: Initiative, record: InitiativeRecord) -> bool:
+    """Copy the record's values onto the initiative; False when nothing differed."""
+    values = _values(record)
+    if all(getattr(initiative, key) == value for key, value in values.items()):
+        return False
+    for key, value in values.items():
+        setattr(initiative, key, value)
+    return True
+
+
 async def upsert_initiatives(
     session: AsyncSession, records: list[InitiativeRecord]
 ) -> UpsertReport:
@@ -45,14 +59,11 @@ async def upsert_initiatives(
         ).scalars()
     } if ids else {}
     for record in records:
-        values = _values(record)
         current = existing.get(record.external_id)
         if current is None:
-            session.add(Initiative(external_id=record.external_id, **values))
+            session.add(Initiative(external_id=record.external_id, **_values(record)))
             report.added.append(record.external_id)
-        elif any(getattr(current, key) != value for key, value in values.items()):
-            for key, value in values.items():
-                setattr(current, key, value)
+        elif _apply(current, record):
             report.changed.append(record.external_id)
         else:
             report.unchanged.append(record.external_id)
@@ -70,3 +81,123 @@ async def catalogue_stamp(session: AsyncSession) -> tuple[int, datetime | None]:
         await session.execute(select(func.count(Initiative.id), func.max(Initiative.updated_at)))
     ).one()
     return int(count), newest
+
+
+# ------------------------------------------------------------------ back-office
+
+
+@dataclass(frozen=True)
+class InitiativeFilters:
+    """What a staff member narrows the catalogue to; None means "any"."""
+
+    text: str | None = None
+    """Words that must all appear in the external id, name or description; case and
+    accents do not matter ("ecole" finds "École")."""
+    commune: str | None = None
+    """REFNIS code of the commune."""
+    theme: str | None = None
+
+
+@dataclass(frozen=True)
+class InitiativePage:
+    rows: list[Initiative]
+    total: int
+    """How many initiatives pass the filters."""
+    page: int
+    """The page shown: the one asked for, or the last one when that was beyond the end."""
+    pages: int
+
+
+def _has_theme(dialect: str, theme: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return type_coerce(Initiative.themes, JSONB).contains([theme])
+    values = func.json_each(Initiative.themes).table_valued("value")
+    return exists(select(literal(1)).select_from(values).where(values.c.value == theme))
+
+
+def _contains_all(words: list[str], *texts: str) -> bool:
+    if not words:
+        return True
+    haystack = fold(" ".join(texts))
+    return all(word in haystack for word in words)
+
+
+async def search_initiatives(
+    session: AsyncSession, filters: InitiativeFilters, *, page: int = 1, per_page: int = 50
+) -> InitiativePage:
+    """One page of the initiatives that pass the filters, by name (accents ignored).
+
+    The commune and theme filters run in the database; the text search and the order run
+    here, on the folded text, so that they behave alike on SQLite and PostgreSQL (neither
+    folds accents by itself). A catalogue is a few thousand rows at most: cheap.
+    """
+    per_page = max(per_page, 1)
+    conditions: list[ColumnElement[bool]] = []
+    if filters.commune:
+        conditions.append(Initiative.commune_refnis == filters.commune)
+    if filters.theme:
+        conditions.append(_has_theme(session.get_bind().dialect.name, filters.theme))
+    words = fold(filters.text or "").split()
+    # Descriptions are read only when there is something to look for in them.
+    description = Initiative.description if words else literal("")
+    query = select(Initiative.id, Initiative.name, Initiative.external_id, description)
+    found = [
+        (id_, name)
+        for id_, name, external_id, text in (await session.execute(query.where(*conditions)))
+        if _contains_all(words, external_id, name, text)
+    ]
+    ordered = [id_ for id_, _name in sorted(found, key=lambda row: (fold(row[1]), row[0]))]
+    pages = max(1, -(-len(ordered) // per_page))
+    page = min(max(page, 1), pages)
+    wanted = ordered[(page - 1) * per_page : page * per_page]
+    by_id = {
+        i.id: i
+        for i in (
+            await session.execute(select(Initiative).where(Initiative.id.in_(wanted)))
+        ).scalars()
+    } if wanted else {}
+    return InitiativePage([by_id[i] for i in wanted if i in by_id], len(ordered), page, pages)
+
+
+@dataclass(frozen=True)
+class CatalogueCounts:
+    total: int
+    communes: dict[str | None, int]
+    """Initiatives per commune (None: no commune)."""
+    themes: dict[str, int]
+    """Initiatives per theme (an initiative counts once for each of its themes)."""
+
+
+async def catalogue_counts(session: AsyncSession) -> CatalogueCounts:
+    rows = (await session.execute(select(Initiative.commune_refnis, Initiative.themes))).all()
+    communes: Counter[str | None] = Counter(commune for commune, _themes in rows)
+    themes: Counter[str] = Counter(theme for _commune, listed in rows for theme in listed)
+    return CatalogueCounts(len(rows), dict(communes), dict(themes))
+
+
+async def initiative_by_id(session: AsyncSession, initiative_id: int) -> Initiative | None:
+    return await session.get(Initiative, initiative_id)
+
+
+async def edit_initiative(
+    session: AsyncSession, initiative: Initiative, record: InitiativeRecord
+) -> bool:
+    """Save a staff member's edit (everything but the external id); False when unchanged.
+
+    `updated_at` moves, so the bot's matcher rebuilds its index at its next refresh.
+    """
+    if record.external_id != initiative.external_id:
+        raise ValueError("the external id of an initiative cannot change")
+    changed = _apply(initiative, record)
+    await session.flush()
+    return changed
+
+
+async def proposals_per_call(
+    session: AsyncSession, include_tests: bool = False
+) -> dict[str | None, int]:
+    """How many proposals chose each call id (None: left to the staff)."""
+    query = select(Proposal.call_id, func.count()).group_by(Proposal.call_id)
+    if not include_tests:
+        query = query.where(Proposal.is_test.is_(False))
+    return {call_id: int(count) for call_id, count in (await session.execute(query)).all()}

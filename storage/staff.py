@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Integer, String, func, select
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Integer,
+    Result,
+    String,
+    and_,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from storage.models import Base, UTCDateTime, utcnow
 
@@ -88,3 +100,113 @@ async def all_staff(session: AsyncSession) -> list[StaffUser]:
 
 async def staff_count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(StaffUser))).scalar_one())
+
+
+class StaffRuleError(Exception):
+    """A change to an account that the rules refuse; `code` says which rule.
+
+    - `not_found`: there is no such account (any more);
+    - `not_admin`: the person asking is not (or no longer) an administrator;
+    - `self`: administrators cannot demote or remove themselves;
+    - `last_admin`: there must always remain at least one administrator.
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _check_change(session: AsyncSession, staff_id: int, actor_id: int) -> StaffUser:
+    """The account to change, after the rules every change obeys.
+
+    The administrators' rows are locked first (`SELECT … FOR UPDATE` on PostgreSQL), so
+    that two administrators demoting each other at the same moment cannot both succeed.
+    """
+    admins = {
+        staff.id: staff
+        for staff in (
+            await session.execute(
+                select(StaffUser)
+                .where(StaffUser.role == "admin")
+                .order_by(StaffUser.id)
+                .with_for_update()
+            )
+        ).scalars()
+    }
+    if actor_id not in admins:
+        raise StaffRuleError("not_admin")
+    if staff_id == actor_id:
+        raise StaffRuleError("self")
+    target = admins.get(staff_id) or await session.get(
+        StaffUser, staff_id, with_for_update=True
+    )
+    if target is None:
+        raise StaffRuleError("not_found")
+    return target
+
+
+def _another_admin_remains(staff_id: int, actor_id: int) -> ColumnElement[bool]:
+    """The rules again, inside the UPDATE or DELETE itself: SQLite takes its write lock
+    only when a statement writes, so a check made by an earlier SELECT could be stale."""
+    other = aliased(StaffUser)
+    others = (
+        select(func.count())
+        .select_from(other)
+        .where(other.role == "admin", other.id != staff_id)
+        .scalar_subquery()
+    )
+    actor = aliased(StaffUser)
+    actor_is_admin = select(actor.id).where(actor.id == actor_id, actor.role == "admin").exists()
+    return and_(others >= 1, actor_is_admin)
+
+
+async def set_staff_role(
+    session: AsyncSession, staff_id: int, role: str, *, actor_id: int
+) -> StaffUser:
+    """Give an account another role, on behalf of the administrator `actor_id`.
+
+    Raises `StaffRuleError` (see its codes) and ValueError for an unknown role.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    target = await _check_change(session, staff_id, actor_id)
+    if target.role == role:
+        return target
+    result = await session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == staff_id, _another_admin_remains(staff_id, actor_id))
+        .values(role=role)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        raise StaffRuleError("last_admin")
+    await session.refresh(target)
+    return target
+
+
+async def remove_staff(session: AsyncSession, staff_id: int, *, actor_id: int) -> str:
+    """Delete an account on behalf of the administrator `actor_id`; its e-mail address.
+
+    The audit trail keeps the address of whoever acted (it is text, not a reference).
+    Raises `StaffRuleError` (see its codes).
+    """
+    target = await _check_change(session, staff_id, actor_id)
+    email = target.email
+    result = await session.execute(
+        delete(StaffUser)
+        .where(StaffUser.id == staff_id, _another_admin_remains(staff_id, actor_id))
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        raise StaffRuleError("last_admin")
+    session.expunge(target)
+    return email
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def admin_count(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(StaffUser).where(StaffUser.role == "admin")
+    return int((await session.execute(query)).scalar_one())

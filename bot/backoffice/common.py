@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -12,6 +14,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.announcements import Announcer
 from bot.backoffice.auth import LoginThrottle, csrf_token
 from bot.i18n import Translator
 from bot.settings import LANGUAGES
@@ -20,6 +23,7 @@ from storage.staff import StaffUser
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 DEFAULT_LANGUAGE = web.AppKey("default_language", str)
+ANNOUNCER = web.AppKey("announcer", Announcer)
 
 STAFF = web.RequestKey("staff", StaffUser)
 TRANSLATOR = web.RequestKey("translator", Translator)
@@ -115,3 +119,61 @@ async def error_page(request: web.Request, status: int, message: str) -> web.Res
     return await render(
         request, "error.html", {"status": status, "message": message}, status=status
     )
+
+
+class QueryReader:
+    """Reads a list page's query string: valid values are kept in `params` (for the page
+    links), bad ones are dropped with a notice in the staff member's language."""
+
+    def __init__(self, query: Mapping[str, str], t: Translator) -> None:
+        self.query = query
+        self.t = t
+        self.params: dict[str, str] = {}
+        self.notices: list[str] = []
+
+    def choice(self, name: str, allowed: Container[str]) -> str | None:
+        value = self.query.get(name, "").strip()
+        if not value:
+            return None
+        if value not in allowed:
+            self.notices.append(
+                self.t.gettext(
+                    "The value “%(value)s” of the filter “%(name)s” is unknown; ignored."
+                )
+                % {"value": value[:60], "name": name}
+            )
+            return None
+        self.params[name] = value
+        return value
+
+    def page(self) -> int:
+        text = self.query.get("page", "1").strip() or "1"
+        try:
+            page = int(text)
+            if page < 1:
+                raise ValueError
+        except ValueError:
+            self.notices.append(
+                self.t.gettext("“%(value)s” is not a page number; the first page is shown.")
+                % {"value": text[:60]}
+            )
+            return 1
+        return page
+
+
+def pagination(path: str, params: Mapping[str, str], page: int, pages: int) -> dict[str, Any]:
+    """What templates/pagination.html needs: links that keep the list's filters."""
+
+    def url(number: int) -> str:
+        query = dict(params)
+        if number > 1:
+            query["page"] = str(number)
+        return path + ("?" + urlencode(query) if query else "")
+
+    return {
+        "page": page,
+        "pages": pages,
+        "prev_url": url(page - 1) if page > 1 else None,
+        "next_url": url(page + 1) if page < pages else None,
+        "page_links": [(n, url(n)) for n in range(max(1, page - 4), min(pages, page + 4) + 1)],
+    }
