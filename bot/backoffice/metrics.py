@@ -1,0 +1,105 @@
+"""/metrics in the Prometheus text format, behind `Authorization: Bearer <METRICS_TOKEN>`.
+
+The figures are read from the database at each scrape (a few COUNTs), so every instance
+sharing the database reports the same values and nothing is kept in process memory.
+Without a configured token the page does not exist (404).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from bot.backoffice.common import SESSIONMAKER
+from storage.outbox import DEAD, PENDING, SENDING, SENT, outbox_stats
+from storage.review import status_counts
+from storage.stats import outbox_failed_count
+
+METRICS_TOKEN = web.AppKey("metrics_token", str)
+
+
+class Snapshot:
+    """A prometheus_client collector over figures read beforehand (collect() cannot await)."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+async def snapshot(request: web.Request) -> Snapshot:
+    async with request.app[SESSIONMAKER]() as db:
+        outbox = await outbox_stats(db)
+        failed = await outbox_failed_count(db)
+        proposals = await status_counts(db)
+    messages = GaugeMetricFamily(
+        "intake_outbox_messages", "Outbox messages by status.", labels=["status"]
+    )
+    by_outbox_status = {
+        PENDING: outbox["pending"],
+        SENDING: outbox["sending"],
+        SENT: outbox["sent"],
+        DEAD: outbox["dead"],
+    }
+    for status, count in by_outbox_status.items():
+        messages.add_metric([status], count)
+    by_status = GaugeMetricFamily(
+        "intake_proposals", "Proposals by status (test proposals left out).", labels=["status"]
+    )
+    for status, count in proposals.items():
+        by_status.add_metric([status], count)
+    return Snapshot(
+        [
+            messages,
+            GaugeMetricFamily(
+                "intake_outbox_oldest_pending_age_seconds",
+                "Age of the oldest message waiting to be sent (0 when none waits).",
+                value=outbox["oldest_pending_age_seconds"] or 0.0,
+            ),
+            GaugeMetricFamily(
+                "intake_outbox_failed_messages",
+                "Messages waiting for another try after a failed one.",
+                value=failed,
+            ),
+            GaugeMetricFamily(
+                "intake_outbox_dead_messages",
+                "Messages given up after too many failures (see /outbox).",
+                value=outbox["dead"],
+            ),
+            by_status,
+        ]
+    )
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def metrics(request: web.Request) -> web.Response:
+    expected = request.app.get(METRICS_TOKEN)
+    if not expected:
+        raise web.HTTPNotFound()
+    supplied = _bearer(request)
+    if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+        raise web.HTTPUnauthorized(
+            text="a valid bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encode(await snapshot(request))
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def add_metrics_routes(app: web.Application, token: str | None) -> None:
+    """/metrics answers only with `token` (None or empty: 404 for everyone)."""
+    if token:
+        app[METRICS_TOKEN] = token
+    app.router.add_get("/metrics", metrics, name="metrics")
