@@ -22,7 +22,7 @@ locks: run a single dispatcher per SQLite database.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -116,17 +116,32 @@ def _due(now: datetime) -> Any:
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    skip_chats: Collection[int | None] = (),
 ) -> list[OutboxMessage]:
     """Take up to `limit` due rows, oldest first, and lease them until now + lease_seconds.
 
-    Due: pending with next_attempt_at <= now, or sending with an expired lease. Rows locked
-    by another transaction are skipped (PostgreSQL). Each claim counts as an attempt. Does not
-    commit: claim in a short transaction of its own.
+    Due: pending with next_attempt_at <= now, or sending with an expired lease. Rows of
+    `skip_chats` (chats the caller is still sending to, or must not send to yet) are left,
+    so each chat's rows keep their order. Rows locked by another transaction are skipped
+    (PostgreSQL). Each claim counts as an attempt. Does not commit: claim in a short
+    transaction of its own.
     """
+    conditions = [_due(now)]
+    skipped_ids = [chat for chat in skip_chats if chat is not None]
+    if skipped_ids:
+        conditions.append(
+            or_(OutboxMessage.chat_id.is_(None), OutboxMessage.chat_id.not_in(skipped_ids))
+        )
+    if None in skip_chats:
+        conditions.append(OutboxMessage.chat_id.is_not(None))
     statement = (
         select(OutboxMessage)
-        .where(_due(now))
+        .where(*conditions)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -142,10 +157,13 @@ async def claim_due(
     return rows
 
 
-def mark_sent(message: OutboxMessage, *, now: datetime | None = None) -> None:
-    """Telegram accepted the message. The caller commits."""
+def mark_sent(
+    message: OutboxMessage, *, now: datetime | None = None, message_id: int | None = None
+) -> None:
+    """Telegram (or the webhook) accepted the message. The caller commits."""
     message.status = SENT
     message.sent_at = now or utcnow()
+    message.sent_message_id = message_id
     message.lease_until = None
     message.last_error = None
 

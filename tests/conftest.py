@@ -4,12 +4,14 @@ import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.emulator.server import start_emulator
 from bot.flows.runner import Runner
 from bot.matcher import Matcher
 from bot.telegram_bot import build_application
@@ -108,3 +110,19 @@ def make_chat(app: Any, telegram: FakeTelegram) -> Any:
         return FakeChat(app, telegram, user_id or next(user_ids), language_code)
 
     return make
+
+
+@pytest.fixture
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A local Bot API emulator that accepts the test module's `TOKEN`; its base URL."""
+    runner, url = await start_emulator(token=request.module.TOKEN)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    """A fresh SQLite database for a process started by an end-to-end test."""
+    return f"sqlite+aiosqlite:///{tmp_path}/e2e.db"

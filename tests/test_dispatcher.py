@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Bot
@@ -17,24 +21,15 @@ from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 import storage.outbox
-from bot.dispatcher import Dispatcher, Pacer, retry_after_seconds
+from bot.dispatcher import Dispatcher, Pacer, Webhook, retry_after_seconds, signature
 from bot.emulator.client import EmulatorClient
-from bot.emulator.server import start_emulator
 from storage.database import create_sessionmaker
+from storage.models import utcnow
 from storage.outbox import OutboxMessage, enqueue, outbox_stats
 
 TOKEN = "777777:DISPATCHER-test-token"
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[str]:
-    runner, url = await start_emulator(token=TOKEN)
-    try:
-        yield url
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -314,18 +309,190 @@ async def test_the_loop_survives_an_unexpected_error(
     sessions: Sessions, bot: Bot, client: EmulatorClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     dispatcher = fast(sessions, bot)
-    real = dispatcher.dispatch_once
+    real = dispatcher._claim
     calls = 0
 
-    async def flaky() -> int:
+    async def flaky(limit: int, skip_chats: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("database went away")
-        return await real()
+        return await real(limit, skip_chats)
 
-    dispatcher.dispatch_once = flaky  # type: ignore[method-assign]
+    dispatcher._claim = flaky  # type: ignore[method-assign]
     await queue(sessions, 901, "still delivered")
     await run_until(dispatcher, all_settled(sessions))
     assert [e["text"] for e in await client.events(901)] == ["still delivered"]
     assert "database went away" in caplog.text
+
+
+# ---- buttons, edits and the webhook -------------------------------------------------------
+
+
+async def queue_payload(
+    sessions: Sessions, kind: str, chat_id: int | None, payload: dict[str, Any], key: str
+) -> int:
+    async with sessions.begin() as session:
+        assert await enqueue(session, kind=kind, chat_id=chat_id, payload=payload, dedupe_key=key)
+        found = await session.execute(
+            select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)
+        )
+        return found.scalar_one()
+
+
+async def test_buttons_are_sent_and_the_message_id_kept(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    buttons = [
+        [{"text": "Take it", "callback_data": "staff:take:7"}],
+        [{"text": "Open", "url": "https://example.org/p/7"}],
+    ]
+    await queue_payload(sessions, "telegram", 401, {"text": "New", "buttons": buttons}, "b")
+    await run_until(fast(sessions, bot), all_settled(sessions))
+
+    [message] = await client.messages(401)
+    keyboard = message["reply_markup"]["inline_keyboard"]
+    assert keyboard[0][0] == {"text": "Take it", "callback_data": "staff:take:7"}
+    assert keyboard[1][0]["url"] == "https://example.org/p/7"
+    assert (await rows(sessions))["b"].sent_message_id == message["message_id"]
+
+
+async def test_an_edit_waits_for_its_message_then_edits_it_in_place(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    original = await queue_payload(
+        sessions,
+        "telegram",
+        402,
+        {"text": "Alert", "buttons": [[{"text": "Take", "callback_data": "x"}]]},
+        "alert",
+    )
+    # The edit is due first (written later, but the original is held back by its chat).
+    edit = await queue_payload(
+        sessions, "telegram_edit", 402, {"edit_of": original, "text": "Taken by Ana"}, "edit"
+    )
+    async with sessions.begin() as session:
+        row = await session.get(OutboxMessage, original)
+        assert row is not None
+        row.next_attempt_at = row.next_attempt_at + timedelta(seconds=0.3)
+    dispatcher = fast(sessions, bot)
+    assert await dispatcher.dispatch_once() == 1  # only the edit was due: not sent yet
+    stored = await rows(sessions)
+    assert stored["edit"].status == "pending" and stored["edit"].attempts == 0
+    assert await client.messages(402) == []
+
+    async with sessions.begin() as session:
+        for row_id in (original, edit):
+            row = await session.get(OutboxMessage, row_id)
+            assert row is not None
+            row.next_attempt_at = utcnow()
+    await run_until(dispatcher, all_settled(sessions))
+    [message] = await client.messages(402)
+    assert message["plain_text"] == "Taken by Ana"
+    assert message["edited"] and message["reply_markup"] is None
+    assert {row.status for row in (await rows(sessions)).values()} == {"sent"}
+
+
+async def test_an_edit_of_a_dead_message_is_dead(
+    sessions: Sessions, bot: Bot, client: EmulatorClient
+) -> None:
+    await client.inject_fault(403, chat_id=403)
+    original = await queue_payload(sessions, "telegram", 403, {"text": "Alert"}, "alert")
+    assert await fast(sessions, bot).dispatch_once() == 1
+    await queue_payload(
+        sessions, "telegram_edit", 403, {"edit_of": original, "text": "Taken"}, "edit"
+    )
+    assert await fast(sessions, bot).dispatch_once() == 1
+    edit = (await rows(sessions))["edit"]
+    assert edit.status == "dead" and "never sent" in (edit.last_error or "")
+
+
+class Receiver:
+    """A local external back-office: checks each POST's signature, answers as told."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.answers: list[web.Response] = []
+        self.received: list[dict[str, Any]] = []
+        self.refused_signatures = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers.get("X-Signature", ""), expected):
+            self.refused_signatures += 1
+            return web.Response(status=401)
+        if self.answers:
+            return self.answers.pop(0)
+        self.received.append(
+            {
+                "event": request.headers["X-Intake-Event"],
+                "delivery": request.headers["X-Intake-Delivery"],
+                "body": json.loads(body),
+            }
+        )
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    the_receiver = Receiver("s3cret-webhook")
+    app = web.Application()
+    app.router.add_post("/hook", the_receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield the_receiver, f"http://{host}:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_webhook_is_signed_retried_after_5xx_and_delivered_once(
+    sessions: Sessions, bot: Bot, receiver: tuple[Receiver, str]
+) -> None:
+    hook, url = receiver
+    hook.answers = [
+        web.Response(status=503, headers={"Retry-After": "0"}),
+        web.Response(status=500),
+    ]
+    body = {"reference": "BXL-2026-0001", "title": "Un potager à Forest ✓", "status": "submitted"}
+    await queue_payload(
+        sessions, "webhook", None, {"event": "proposal.submitted", "body": body}, "wh:1"
+    )
+    dispatcher = fast(sessions, bot, webhook=Webhook(url, "s3cret-webhook"))
+    await run_until(dispatcher, all_settled(sessions))
+
+    assert hook.refused_signatures == 0
+    assert hook.received == [{"event": "proposal.submitted", "delivery": "wh:1", "body": body}]
+    row = (await rows(sessions))["wh:1"]
+    assert row.status == "sent" and row.attempts == 3
+
+
+async def test_a_wrong_secret_is_refused_by_the_receiver_and_ends_dead(
+    sessions: Sessions, bot: Bot, receiver: tuple[Receiver, str]
+) -> None:
+    hook, url = receiver
+    await queue_payload(sessions, "webhook", None, {"event": "x", "body": {"a": 1}}, "wh:2")
+    dispatcher = fast(sessions, bot, webhook=Webhook(url, "not-the-secret"))
+    try:
+        assert await dispatcher.dispatch_once() == 1
+    finally:
+        await dispatcher.close()
+    assert hook.refused_signatures == 1 and hook.received == []
+    row = (await rows(sessions))["wh:2"]
+    assert row.status == "dead" and "401" in (row.last_error or "")
+
+
+async def test_a_webhook_row_without_a_configured_url_is_dead(sessions: Sessions, bot: Bot) -> None:
+    await queue_payload(sessions, "webhook", None, {"event": "x", "body": {}}, "wh:3")
+    assert await fast(sessions, bot).dispatch_once() == 1
+    assert "BACKOFFICE_WEBHOOK_URL" in ((await rows(sessions))["wh:3"].last_error or "")
+
+
+def test_signature_is_hex_hmac_sha256_of_the_body() -> None:
+    assert (
+        signature("key", b"{}") == "sha256=" + hmac.new(b"key", b"{}", hashlib.sha256).hexdigest()
+    )

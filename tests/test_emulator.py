@@ -20,24 +20,24 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Conflict, InvalidToken
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.request import HTTPXRequest
 
-from bot.emulator.client import EmulatorClient
-from bot.emulator.server import parse_html, start_emulator
+from bot.emulator.client import EmulatorClient, EmulatorError
+from bot.emulator.server import parse_html
 from bot.emulator.terminal import html_to_terminal, run_terminal_chat
 
 TOKEN = "123456:EMULATOR-test-token"
 USER = 4242
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[str]:
-    runner, url = await start_emulator(token=TOKEN)
-    try:
-        yield url
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -139,12 +139,21 @@ async def test_send_edit_and_state(bot: Bot, client: EmulatorClient) -> None:
     assert messages == [
         {
             "message_id": 2,
+            "from_bot": True,
             "text": "Done",
             "plain_text": "Done",
+            "entities": [],
             "parse_mode": None,
             "reply_markup": None,
             "edited": True,
         }
+    ]
+    await client.send_text(USER, "again")
+    with_users = await client.messages(USER, with_users=True)
+    assert [(m["from_bot"], m["plain_text"]) for m in with_users] == [
+        (False, "hello"),
+        (True, "Done"),
+        (False, "again"),
     ]
 
 
@@ -497,3 +506,189 @@ async def test_terminal_chat_default_input_ends_on_eof(
     assert "no language_code" in output.getvalue()
     async with EmulatorClient(emulator) as client:
         assert await client.pending_updates() == 1
+
+
+# ---- fault injection and the attempts log -------------------------------------------------
+
+
+async def _outcomes(bot: Bot, count: int, chat_id: int = USER) -> list[str]:
+    """Send `count` messages; what each one met: ok, 429, 500."""
+    seen = []
+    for index in range(count):
+        try:
+            await bot.send_message(chat_id, f"try {index}")
+        except RetryAfter:
+            seen.append("429")
+        except NetworkError as error:
+            assert "Internal Server Error" in str(error)
+            seen.append("500")
+        else:
+            seen.append("ok")
+    return seen
+
+
+async def test_random_faults_follow_the_rates_and_the_seed(
+    bot: Bot, client: EmulatorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on RetryAfter without it
+    state = await client.random_faults(
+        too_many_requests=0.3, server_error=0.2, retry_after=3, seed=11
+    )
+    assert state["random"]["rates"] == {"429": 0.3, "500": 0.2, "timeout": 0.0}
+    first = await _outcomes(bot, 60)
+    # The same seed replays the same faults for the same calls.
+    await client.random_faults(too_many_requests=0.3, server_error=0.2, retry_after=3, seed=11)
+    assert await _outcomes(bot, 60) == first
+    assert {"ok", "429", "500"} == set(first)
+    assert 8 <= first.count("429") <= 30 and 4 <= first.count("500") <= 22
+
+    attempts = await client.attempts(USER)
+    assert len(attempts) == 120
+    assert [a["seq"] for a in attempts] == sorted(a["seq"] for a in attempts)
+    outcomes = ["ok" if a["outcome"] == "ok" else str(a["error_code"]) for a in attempts]
+    assert outcomes == first + first
+    refused = [a for a in attempts if a["outcome"] == "error" and a["error_code"] == 429]
+    assert {a["retry_after"] for a in refused} == {3}
+    assert all(a["received_at"] <= a["answered_at"] for a in attempts)
+    assert all(a["method"] == "sendMessage" and a["text"].startswith("try ") for a in attempts)
+    # Only the accepted calls were delivered, with the message ids the bot was given.
+    events = await client.events(USER)
+    assert len(events) == 2 * first.count("ok")
+    delivered = [a for a in attempts if a["outcome"] == "ok"]
+    assert [a["message_id"] for a in delivered] == [e["message_id"] for e in events]
+
+    await client.clear_faults()
+    assert await _outcomes(bot, 5) == ["ok"] * 5
+    assert (await client.fault_state())["random"] is None
+
+
+async def test_random_faults_only_touch_their_methods(bot: Bot, client: EmulatorClient) -> None:
+    await client.random_faults(server_error=1.0, methods=["editMessageText"])
+    sent = await bot.send_message(USER, "fine")
+    with pytest.raises(NetworkError, match="Internal Server Error"):
+        await bot.edit_message_text("changed", chat_id=USER, message_id=sent.message_id)
+    attempts = await client.attempts(USER, method="editMessageText")
+    assert [(a["outcome"], a["error_code"]) for a in attempts] == [("error", 500)]
+    assert [a["outcome"] for a in await client.attempts(USER, method="sendMessage")] == ["ok"]
+
+
+async def test_a_timeout_is_never_answered_and_delivers_nothing(
+    emulator: str, client: EmulatorClient
+) -> None:
+    await client.random_faults(timeout=1.0, seed=1)
+    request = HTTPXRequest(read_timeout=0.3)
+    async with Bot(TOKEN, base_url=emulator, request=request) as impatient:
+        with pytest.raises(TimedOut):
+            await impatient.send_message(USER, "lost on the way")
+        # The emulator noticed the client left, and delivered nothing.
+        await _eventually_async(lambda: _attempt_count(client), 1)
+        (attempt,) = await client.attempts(USER)
+        assert attempt["outcome"] == "timeout" and attempt["text"] == "lost on the way"
+        assert attempt["answered_at"] - attempt["received_at"] >= 0.3 - 0.01
+        assert await client.events(USER) == []
+        assert await client.messages(USER) == []
+        assert await client.in_flight() == []
+
+        await client.clear_random_faults()
+        await impatient.send_message(USER, "this one arrives")
+    assert [e["text"] for e in await client.events(USER)] == ["this one arrives"]
+
+
+async def _attempt_count(client: EmulatorClient) -> int:
+    return len(await client.attempts())
+
+
+async def _eventually_async(
+    measure: Callable[[], Awaitable[int]], at_least: int, within: float = 5.0
+) -> None:
+    deadline = time.monotonic() + within
+    while await measure() < at_least:
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_hold_delays_each_call_and_drops_abandoned_ones(
+    emulator: str, bot: Bot, client: EmulatorClient
+) -> None:
+    state = await client.hold(0.4)
+    assert state["hold"] == {"seconds": 0.4, "methods": ["sendmessage"]}
+    await bot.send_message(USER, "late but there")
+    (kept,) = await client.attempts(USER)
+    assert kept["outcome"] == "ok"
+    assert kept["answered_at"] - kept["received_at"] >= 0.4
+
+    # A client that gives up while its request is held: the request is never processed.
+    async with Bot(TOKEN, base_url=emulator, request=HTTPXRequest(read_timeout=0.1)) as hasty:
+        with pytest.raises(TimedOut):
+            await hasty.send_message(USER, "given up")
+    await _eventually_async(lambda: _attempt_count(client), 2)
+    abandoned = (await client.attempts(USER))[-1]
+    assert (abandoned["outcome"], abandoned["text"]) == ("abandoned", "given up")
+    assert [e["text"] for e in await client.events(USER)] == ["late but there"]
+
+    # Other methods are not held.
+    await client.hold(60)
+    assert (await asyncio.wait_for(bot.get_me(), 5)).id == 1000000
+    assert (await client.fault_state())["in_flight"] == 0
+
+
+async def test_releasing_the_hold_processes_the_held_calls(
+    bot: Bot, client: EmulatorClient
+) -> None:
+    await client.hold(60)
+    sending = asyncio.create_task(bot.send_message(USER, "released"))
+
+    async def held() -> int:
+        return len(await client.in_flight())
+
+    await _eventually_async(held, 1)
+    (waiting,) = await client.in_flight()
+    assert (waiting["text"], waiting["chat_id"]) == ("released", USER)
+    assert await client.events(USER) == []
+    await client.release_hold()
+    message = await asyncio.wait_for(sending, 5)
+    assert [e["message_id"] for e in await client.events(USER)] == [message.message_id]
+    assert [a["outcome"] for a in await client.attempts(USER)] == ["ok"]
+
+
+async def test_counted_faults_are_logged_and_reset_clears_everything(
+    bot: Bot, client: EmulatorClient
+) -> None:
+    await client.inject_fault(403, chat_id=USER)
+    await client.random_faults(server_error=0.5, seed=3)
+    await client.hold(0.01)
+    with pytest.raises(Forbidden, match="blocked by the user"):
+        await bot.send_message(USER, "blocked")
+    (attempt,) = await client.attempts(USER)
+    assert (attempt["outcome"], attempt["error_code"]) == ("error", 403)
+    assert "blocked by the user" in attempt["description"]
+    # Calls that name no chat are not logged.
+    await bot.get_me()
+    assert len(await client.attempts()) == 1
+
+    await client.reset()
+    state = await client.fault_state()
+    assert (state["faults"], state["random"], state["hold"]) == ([], None, None)
+    assert await client.attempts() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        ("faults/random", {"rates": {"429": 0.7, "500": 0.5}}, "at most 1"),
+        ("faults/random", {"rates": {"418": 0.1}}, "keys among"),
+        ("faults/random", {"rates": {"429": -0.1}}, "from 0 to 1"),
+        ("faults/random", {"rates": {"429": 0.1}, "retry_after": 0}, "at least 1"),
+        ("faults/random", {"rates": {}, "methods": ["sendPigeon"]}, "method names"),
+        ("faults/random", {"rates": {}, "timeout_seconds": 0}, "positive"),
+        ("faults/hold", {"seconds": 0}, "positive"),
+        ("faults/hold", {}, "positive"),
+    ],
+)
+async def test_fault_settings_are_validated(
+    client: EmulatorClient, path: str, body: dict[str, object], error: str
+) -> None:
+    with pytest.raises(EmulatorError, match=error):
+        await client._request("POST", path, body=body)
+    state = await client.fault_state()
+    assert (state["random"], state["hold"]) == (None, None)

@@ -178,9 +178,11 @@ class EmulatorClient:
         result = await self._request("GET", "events", params=params)
         return int(result.get("last_seq", 0))
 
-    async def messages(self, chat_id: int) -> list[JSON]:
-        """The bot's messages in the chat as they are now (after edits and deletions)."""
-        result = await self._request("GET", f"chats/{chat_id}/messages")
+    async def messages(self, chat_id: int, *, with_users: bool = False) -> list[JSON]:
+        """The bot's messages in the chat as they are now (after edits and deletions); with
+        `with_users`, the user's messages too (``from_bot`` tells them apart)."""
+        params = {"with_users": "1"} if with_users else None
+        result = await self._request("GET", f"chats/{chat_id}/messages", params=params)
         messages: list[JSON] = result["messages"]
         return messages
 
@@ -226,12 +228,82 @@ class EmulatorClient:
         return faults
 
     async def faults(self) -> list[JSON]:
+        """The counted faults still pending (see :meth:`fault_state` for all kinds)."""
         result = await self._request("GET", "faults")
         faults: list[JSON] = result["faults"]
         return faults
 
+    async def fault_state(self) -> JSON:
+        """``{"faults": [...], "random": {...}|None, "hold": {...}|None, "in_flight": n}``."""
+        return await self._request("GET", "faults")
+
     async def clear_faults(self) -> None:
+        """Clear counted, random and hold faults (held requests are released)."""
         await self._request("DELETE", "faults")
+
+    async def random_faults(
+        self,
+        *,
+        too_many_requests: float = 0.0,
+        server_error: float = 0.0,
+        timeout: float = 0.0,  # noqa: ASYNC109 - a share of calls, not a duration
+        retry_after: int = 1,
+        seed: int | None = None,
+        timeout_seconds: float = 30.0,
+        methods: list[str] | None = None,
+    ) -> JSON:
+        """Answer these shares (0..1) of the calls to ``methods`` (default sendMessage) with
+        429 (``retry_after`` seconds), 500, or a timeout: the request stays unanswered until the
+        client disconnects (at most ``timeout_seconds``) and nothing is delivered. ``seed`` makes
+        the draws reproducible. Replaces any earlier random faults; returns :meth:`fault_state`.
+        """
+        body: JSON = {
+            "rates": {"429": too_many_requests, "500": server_error, "timeout": timeout},
+            "retry_after": retry_after,
+            "timeout_seconds": timeout_seconds,
+        }
+        if seed is not None:
+            body["seed"] = seed
+        if methods is not None:
+            body["methods"] = methods
+        return await self._request("POST", "faults/random", body=body)
+
+    async def clear_random_faults(self) -> None:
+        await self._request("DELETE", "faults/random")
+
+    async def hold(self, seconds: float, *, methods: list[str] | None = None) -> JSON:
+        """Delay every call to ``methods`` (default sendMessage) arriving from now on by
+        ``seconds`` before it is processed; a call whose client disconnects meanwhile is never
+        processed. Returns :meth:`fault_state`."""
+        body: JSON = {"seconds": seconds}
+        if methods is not None:
+            body["methods"] = methods
+        return await self._request("POST", "faults/hold", body=body)
+
+    async def release_hold(self) -> None:
+        """Stop holding; the requests held so far are processed now (if their client waits)."""
+        await self._request("DELETE", "faults/hold")
+
+    async def attempts(
+        self, chat_id: int | None = None, *, method: str | None = None, after: int = 0
+    ) -> list[JSON]:
+        """Settled calls that named a chat, oldest first: ``seq``, ``method``, ``chat_id``,
+        ``text``, ``outcome`` (ok, error, timeout, abandoned), ``error_code``, ``retry_after``,
+        ``message_id``, ``received_at`` and ``answered_at`` (the emulator's monotonic clock)."""
+        params = {"after": str(after)}
+        if chat_id is not None:
+            params["chat_id"] = str(chat_id)
+        if method is not None:
+            params["method"] = method
+        result = await self._request("GET", "attempts", params=params)
+        attempts: list[JSON] = result["attempts"]
+        return attempts
+
+    async def in_flight(self) -> list[JSON]:
+        """Calls that arrived and are not settled yet (held, or waiting for a timeout)."""
+        result = await self._request("GET", "attempts", params={"after": str(2**62)})
+        in_flight: list[JSON] = result["in_flight"]
+        return in_flight
 
     # ---- test helpers ---------------------------------------------------------------------
 

@@ -15,12 +15,36 @@ Faithfulness notes (what Telegram does and the emulator copies):
 * only inline keyboards are echoed back in the returned ``Message``;
 * a new ``getUpdates`` call terminates a pending one with ``409 Conflict``.
 
-Fault injection (for outbox/dispatcher tests): ``POST /_emulator/faults`` with
-``{"chat_id"?: int, "status": 403|429|500, "retry_after"?: int, "count"?: int}`` makes the next
-``count`` (default 1) ``sendMessage`` calls (to that chat, or to any chat) fail like Telegram
-would: 403 "Forbidden: bot was blocked by the user", 429 "Too Many Requests: retry after N" with
-``parameters.retry_after``, 500 "Internal Server Error". A failed call sends nothing and
-records no event. ``DELETE /_emulator/faults`` (or a reset) clears them; ``GET`` lists them.
+Fault injection (for outbox/dispatcher tests), three kinds that can be combined:
+
+* counted: ``POST /_emulator/faults`` with
+  ``{"chat_id"?: int, "status": 403|429|500, "retry_after"?: int, "count"?: int}`` makes the next
+  ``count`` (default 1) ``sendMessage`` calls (to that chat, or to any chat) fail like Telegram
+  would: 403 "Forbidden: bot was blocked by the user", 429 "Too Many Requests: retry after N"
+  with ``parameters.retry_after``, 500 "Internal Server Error";
+* random: ``POST /_emulator/faults/random`` with ``{"rates": {"429"?: p, "500"?: p,
+  "timeout"?: p}, "retry_after"?: int, "seed"?: int, "timeout_seconds"?: float,
+  "methods"?: [str]}`` answers that share (0..1, summing to at most 1) of the calls to
+  ``methods`` (default ``["sendMessage"]``) with 429 (``retry_after``, default 1), 500, or a
+  timeout: the emulator keeps the request unanswered until the client gives up and disconnects
+  (or ``timeout_seconds``, default 30, pass; then 504) and delivers nothing, like a request
+  lost before Telegram processed it. One draw per call from ``random.Random(seed)``, so a run
+  with the same calls in the same order gets the same faults. Counted faults go first;
+* hold: ``POST /_emulator/faults/hold`` with ``{"seconds": float, "methods"?: [str]}`` delays
+  every call to ``methods`` (default ``["sendMessage"]``) that arrives while it is set by
+  ``seconds`` before it is processed. A request whose client disconnected meanwhile (timed out,
+  killed) is not processed at all (outcome ``abandoned``). Clearing the hold (``DELETE
+  /_emulator/faults/hold``) releases the requests it holds, which are then processed.
+
+A failed call sends nothing and records no event. ``DELETE /_emulator/faults`` (or a reset)
+clears all three kinds; ``GET /_emulator/faults`` lists them with the requests in flight.
+
+Attempts: every Bot API call that names a ``chat_id`` is logged once it is settled, with its
+outcome (``ok`` with ``message_id``, ``error`` with ``error_code``/``description``/``retry_after``,
+``timeout`` or ``abandoned``), ``received_at`` and ``answered_at`` on the emulator's monotonic
+clock (seconds) and ``date`` (Unix time). ``GET /_emulator/attempts?chat_id=&method=&after=``
+returns them (``after`` = ``seq``) and the requests held right now (``in_flight``), so a test
+can check, for instance, that no retry to a chat came sooner than the ``retry_after`` it was told.
 
 Deliberate differences: any ``chat_id`` is accepted (unknown positive ids become private chats,
 negative ones groups), and in HTML a bare ``&`` that does not start an entity is rejected (Telegram
@@ -34,6 +58,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import random
 import re
 import time
 from collections.abc import Callable
@@ -428,6 +453,53 @@ class CallbackQuery:
 
 
 @dataclass
+class RandomFaults:
+    """A share of the calls to `methods` fails at random (see the module docstring)."""
+
+    rate_429: float
+    rate_500: float
+    rate_timeout: float
+    retry_after: int
+    timeout_seconds: float
+    methods: frozenset[str]
+    seed: int | None
+    rng: random.Random
+
+    def draw(self) -> str | None:
+        """One call's fate: "429", "500", "timeout" or None (no fault)."""
+        value = self.rng.random()
+        for outcome, rate in (
+            ("429", self.rate_429),
+            ("500", self.rate_500),
+            ("timeout", self.rate_timeout),
+        ):
+            if value < rate:
+                return outcome
+            value -= rate
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rates": {"429": self.rate_429, "500": self.rate_500, "timeout": self.rate_timeout},
+            "retry_after": self.retry_after,
+            "timeout_seconds": self.timeout_seconds,
+            "methods": sorted(self.methods),
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Hold:
+    """Calls to `methods` wait `seconds` before they are processed."""
+
+    seconds: float
+    methods: frozenset[str]
+
+    def describe(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "methods": sorted(self.methods)}
+
+
+@dataclass
 class EmulatorState:
     """Everything the emulator knows. Counters for update ids and event seqs survive resets."""
 
@@ -460,6 +532,12 @@ class EmulatorState:
     bot_texts: dict[tuple[str, str], str] = field(default_factory=dict)
 
     faults: list[dict[str, Any]] = field(default_factory=list)
+    random_faults: RandomFaults | None = None
+    hold: Hold | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    next_attempt_seq: int = 1
+    in_flight: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_request_id: int = 1
 
     closing: bool = False
     updates_signal: _Signal = field(default_factory=_Signal)
@@ -482,7 +560,8 @@ class EmulatorState:
         self.commands.clear()
         self.menu_buttons.clear()
         self.bot_texts.clear()
-        self.faults.clear()
+        self.clear_faults()
+        self.attempts.clear()
         self.updates_signal.notify()
         self.events_signal.notify()
 
@@ -573,6 +652,36 @@ class EmulatorState:
             for e in self.events
             if e["seq"] > after and (chat_id is None or e["chat_id"] == chat_id)
         ]
+
+    # ---- faults and attempts ----------------------------------------------------------------
+
+    def clear_faults(self) -> None:
+        """Drop every fault; held requests are released (and processed if their client waits)."""
+        self.faults.clear()
+        self.random_faults = None
+        self.hold = None
+
+    def begin_attempt(self, method: str, chat_id: int, params: dict[str, Any]) -> dict[str, Any]:
+        """A call naming a chat arrived; it counts as in flight until `finish_attempt`."""
+        text = params.get("text", params.get("caption"))
+        attempt: dict[str, Any] = {
+            "request_id": self.next_request_id,
+            "method": method,
+            "chat_id": chat_id,
+            "text": text if isinstance(text, str) else None,
+            "received_at": time.monotonic(),
+            "date": time.time(),
+        }
+        self.next_request_id += 1
+        self.in_flight[attempt["request_id"]] = attempt
+        return attempt
+
+    def finish_attempt(self, attempt: dict[str, Any], outcome: str, **fields: Any) -> None:
+        self.in_flight.pop(attempt["request_id"], None)
+        attempt.update(outcome=outcome, answered_at=time.monotonic(), **fields)
+        attempt["seq"] = self.next_attempt_seq
+        self.next_attempt_seq += 1
+        self.attempts.append(attempt)
 
 
 def _update_type(update: dict[str, Any]) -> str:
@@ -941,21 +1050,19 @@ def _injected_fault(state: EmulatorState, chat_id: int) -> ApiError | None:
         if status == 403:
             return ApiError(403, "Forbidden: bot was blocked by the user")
         if status == 429:
-            seconds = fault["retry_after"]
-            return ApiError(
-                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
-            )
+            return _too_many_requests(fault["retry_after"])
         return ApiError(500, "Internal Server Error")
     return None
+
+
+def _too_many_requests(seconds: int) -> ApiError:
+    return ApiError(429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds})
 
 
 @_method("sendMessage")
 def _send_message(state: EmulatorState, params: dict[str, Any]) -> Any:
     chat_id = _chat_id(params)
     assert chat_id is not None
-    fault = _injected_fault(state, chat_id)
-    if fault is not None:
-        raise fault
     text = _str(params, "text")
     if text is None:
         raise _bad_request("message text is empty")
@@ -1312,12 +1419,104 @@ async def _bot_api(request: web.Request) -> web.Response:
         return _api_error(ApiError(404, "Not Found"))
     try:
         params = await _read_params(request)
-        if name in ASYNC_METHODS:
-            result = await handler(state, params)
-        else:
-            result = handler(state, params)
     except ApiError as error:
         return _api_error(error)
+    chat_id = _attempt_chat(params)
+    if chat_id is None:
+        try:
+            result = await _call(name, handler, state, params)
+        except ApiError as error:
+            return _api_error(error)
+        return web.json_response({"ok": True, "result": result})
+    return await _tracked_call(request, state, name, handler, params, chat_id)
+
+
+async def _call(name: str, handler: Handler, state: EmulatorState, params: dict[str, Any]) -> Any:
+    if name in ASYNC_METHODS:
+        return await handler(state, params)
+    return handler(state, params)
+
+
+def _attempt_chat(params: dict[str, Any]) -> int | None:
+    """The chat a call is about, when it names one by number (such calls are logged)."""
+    value = params.get("chat_id")
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value) if isinstance(value, int | str) else None
+    except ValueError:
+        return None
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _wait_while_client_waits(
+    request: web.Request, state: EmulatorState, until: Callable[[], float]
+) -> bool:
+    """Wait until the monotonic time `until()` (re-read, so a hold can be changed or cleared);
+    False as soon as the client disconnects (or the emulator shuts down)."""
+    while True:
+        if _client_gone(request) or state.closing:
+            return False
+        remaining = until() - time.monotonic()
+        if remaining <= 0:
+            return True
+        await asyncio.sleep(min(remaining, 0.02))
+
+
+async def _tracked_call(
+    request: web.Request,
+    state: EmulatorState,
+    name: str,
+    handler: Handler,
+    params: dict[str, Any],
+    chat_id: int,
+) -> web.Response:
+    """Run a call that names a chat through the faults, and log its outcome."""
+    attempt = state.begin_attempt(request.match_info["method"], chat_id, params)
+    received = float(attempt["received_at"])
+
+    def hold_until() -> float:
+        hold = state.hold
+        return received + hold.seconds if hold is not None and name in hold.methods else received
+
+    if not await _wait_while_client_waits(request, state, hold_until):
+        state.finish_attempt(attempt, "abandoned")
+        return _api_error(ApiError(503, "Service Unavailable"))
+
+    fault = _injected_fault(state, chat_id) if name == "sendmessage" else None
+    chaos = state.random_faults
+    if fault is None and chaos is not None and name in chaos.methods:
+        drawn = chaos.draw()
+        if drawn == "timeout":
+            started = time.monotonic()
+            give_up = started + chaos.timeout_seconds
+            await _wait_while_client_waits(request, state, lambda: give_up)
+            state.finish_attempt(attempt, "timeout")
+            return _api_error(ApiError(504, "Gateway Timeout"))
+        if drawn == "429":
+            fault = _too_many_requests(chaos.retry_after)
+        elif drawn == "500":
+            fault = ApiError(500, "Internal Server Error")
+    try:
+        if fault is not None:
+            raise fault
+        result = await _call(name, handler, state, params)
+    except ApiError as error:
+        retry_after = (error.parameters or {}).get("retry_after")
+        state.finish_attempt(
+            attempt,
+            "error",
+            error_code=error.error_code,
+            description=error.description,
+            retry_after=retry_after,
+        )
+        return _api_error(error)
+    message_id = result.get("message_id") if isinstance(result, dict) else None
+    state.finish_attempt(attempt, "ok", message_id=message_id)
     return web.json_response({"ok": True, "result": result})
 
 
@@ -1576,17 +1775,20 @@ async def _ctl_chat_messages(request: web.Request) -> web.Response:
         chat_id = int(request.match_info["chat_id"])
     except ValueError as exc:
         raise ControlError(400, "chat_id must be an int") from exc
+    with_users = request.query.get("with_users") == "1"
     messages = [
         {
             "message_id": m.message_id,
+            "from_bot": m.from_bot,
             "text": m.raw_text,
             "plain_text": m.payload.get("text", m.payload.get("caption")),
+            "entities": m.payload.get("entities", m.payload.get("caption_entities", [])),
             "parse_mode": m.parse_mode,
             "reply_markup": m.reply_markup,
             "edited": m.edited,
         }
         for m in sorted(state.messages.get(chat_id, {}).values(), key=lambda m: m.message_id)
-        if m.from_bot and not m.deleted
+        if (m.from_bot or with_users) and not m.deleted
     ]
     return web.json_response({"messages": copy.deepcopy(messages)})
 
@@ -1644,13 +1846,110 @@ async def _ctl_add_fault(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "faults": copy.deepcopy(state.faults)})
 
 
+def _faults_view(state: EmulatorState) -> dict[str, Any]:
+    return {
+        "faults": copy.deepcopy(state.faults),
+        "random": None if state.random_faults is None else state.random_faults.describe(),
+        "hold": None if state.hold is None else state.hold.describe(),
+        "in_flight": len(state.in_flight),
+    }
+
+
 async def _ctl_list_faults(request: web.Request) -> web.Response:
-    return web.json_response({"faults": copy.deepcopy(request.app[STATE_KEY].faults)})
+    return web.json_response(_faults_view(request.app[STATE_KEY]))
 
 
 async def _ctl_clear_faults(request: web.Request) -> web.Response:
-    request.app[STATE_KEY].faults.clear()
+    request.app[STATE_KEY].clear_faults()
     return web.json_response({"ok": True})
+
+
+def _rate(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ControlError(400, f"rates.{name} must be a number from 0 to 1")
+    return float(value)
+
+
+def _positive_seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ControlError(400, f"{name} must be a positive number of seconds")
+    return float(value)
+
+
+def _fault_methods(body: dict[str, Any]) -> frozenset[str]:
+    methods = body.get("methods", ["sendMessage"])
+    if (
+        not isinstance(methods, list)
+        or not methods
+        or not all(isinstance(m, str) and m.lower() in METHODS for m in methods)
+    ):
+        raise ControlError(400, "methods must be a non-empty list of Bot API method names")
+    return frozenset(m.lower() for m in methods)
+
+
+async def _ctl_set_random_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    rates = body.get("rates")
+    if not isinstance(rates, dict) or not set(rates) <= {"429", "500", "timeout"}:
+        raise ControlError(400, 'rates must be an object with keys among "429", "500", "timeout"')
+    rate_429, rate_500, rate_timeout = (
+        _rate(rates.get(key, 0.0), key) for key in ("429", "500", "timeout")
+    )
+    if rate_429 + rate_500 + rate_timeout > 1 + 1e-9:
+        raise ControlError(400, "the rates must add up to at most 1")
+    retry_after = _opt_int(body, "retry_after")
+    retry_after = 1 if retry_after is None else retry_after
+    if retry_after < 1:
+        raise ControlError(400, "retry_after must be at least 1 (seconds, as Telegram sends it)")
+    seed = _opt_int(body, "seed")
+    state.random_faults = RandomFaults(
+        rate_429=rate_429,
+        rate_500=rate_500,
+        rate_timeout=rate_timeout,
+        retry_after=retry_after,
+        timeout_seconds=_positive_seconds(body.get("timeout_seconds", 30.0), "timeout_seconds"),
+        methods=_fault_methods(body),
+        seed=seed,
+        rng=random.Random(seed),
+    )
+    return web.json_response({"ok": True, **_faults_view(state)})
+
+
+async def _ctl_clear_random_faults(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].random_faults = None
+    return web.json_response({"ok": True})
+
+
+async def _ctl_set_hold(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    seconds = _positive_seconds(body.get("seconds"), "seconds")
+    state.hold = Hold(seconds=seconds, methods=_fault_methods(body))
+    return web.json_response({"ok": True, **_faults_view(state)})
+
+
+async def _ctl_clear_hold(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].hold = None
+    return web.json_response({"ok": True})
+
+
+async def _ctl_attempts(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    chat_id = _query_int(request, "chat_id")
+    after = _query_int(request, "after") or 0
+    method = (request.query.get("method") or "").lower()
+    attempts = [
+        a
+        for a in state.attempts
+        if a["seq"] > after
+        and (chat_id is None or a["chat_id"] == chat_id)
+        and (not method or a["method"].lower() == method)
+    ]
+    in_flight = sorted(state.in_flight.values(), key=lambda a: a["request_id"])
+    return web.json_response(
+        {"attempts": copy.deepcopy(attempts), "in_flight": copy.deepcopy(in_flight)}
+    )
 
 
 @web.middleware
@@ -1685,6 +1984,11 @@ def create_emulator_app(token: str | None = None) -> web.Application:
     app.router.add_post("/_emulator/faults", _ctl_add_fault)
     app.router.add_get("/_emulator/faults", _ctl_list_faults)
     app.router.add_delete("/_emulator/faults", _ctl_clear_faults)
+    app.router.add_post("/_emulator/faults/random", _ctl_set_random_faults)
+    app.router.add_delete("/_emulator/faults/random", _ctl_clear_random_faults)
+    app.router.add_post("/_emulator/faults/hold", _ctl_set_hold)
+    app.router.add_delete("/_emulator/faults/hold", _ctl_clear_hold)
+    app.router.add_get("/_emulator/attempts", _ctl_attempts)
     app.on_shutdown.append(_on_shutdown)
     return app
 
