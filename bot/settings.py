@@ -63,6 +63,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
+        "secret_key",
         "staff_chat_id",
         "backoffice_webhook_secret",
         "metrics_token",

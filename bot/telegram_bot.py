@@ -33,6 +33,7 @@ from telegram.request import BaseRequest
 
 from bot.flows.base import Input, InputKind, Reply
 from bot.flows.runner import Result, Runner, Sender
+from bot.flows.staff_group import TAKE_PREFIX as STAFF_TAKE_PREFIX
 from bot.i18n import N_, Translator, language_from_telegram
 from bot.settings import LANGUAGES
 
@@ -46,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "back": N_("Go back one question"),
     "cancel": N_("Pause; your draft is kept"),
     "status": N_("My proposals and their status"),
+    "withdraw": N_("Withdraw a proposal"),
     "language": N_("Change the language"),
     "help": N_("How this works"),
     "privacy": N_("What is stored about me"),
@@ -104,11 +106,33 @@ class TelegramFrontend:
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None
+        if (query.data or "").startswith(STAFF_TAKE_PREFIX):
+            await self.on_staff_take(update, context)
+            return
         message = query.message
         if message is None or message.chat.type != "private":
             await query.answer()
             return
         await self._process(update, context, Input(InputKind.BUTTON, query.data or ""))
+
+    async def on_staff_take(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """ "Take it" under a new proposal in the staff group: the first one to press wins."""
+        query, chat, user = update.callback_query, update.effective_chat, update.effective_user
+        assert query is not None and chat is not None
+        taker = "?"
+        if user is not None:
+            taker = user.full_name + (f" (@{user.username})" if user.username else "")
+        result = await self.runner.take_for_staff(chat.id, query.data or "", taker)
+        if result is None:
+            await query.answer()
+            return
+        await query.answer(result.toast)
+        if result.text is not None and isinstance(query.message, Message):
+            try:
+                await query.message.edit_text(result.text, reply_markup=None)
+            except BadRequest as error:
+                if "not modified" not in str(error):
+                    raise
 
     async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot only talks in private chats; in a group it says so, briefly."""

@@ -31,6 +31,12 @@ class ConversationStore:
         return self._locks[zlib.crc32(str(chat_id).encode()) % LOCK_STRIPES]
 
     @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction committed on exit, for work outside a conversation."""
+        async with self._sessionmaker.begin() as session:
+            yield session
+
+    @asynccontextmanager
     async def open(self, chat_id: int) -> AsyncIterator[tuple[AsyncSession, Conversation]]:
         """The chat's conversation row, locked, inside a transaction committed on exit.
 

@@ -14,6 +14,7 @@ from storage.database import dialect_insert
 from storage.models import (
     Citizen,
     Conversation,
+    Initiative,
     Proposal,
     ProposalEvent,
     ProposalMatch,
@@ -139,6 +140,18 @@ async def submit_proposal(
         )
     )
     return proposal, True
+
+
+async def matched_initiative_names(session: AsyncSession, proposal_id: int) -> list[str]:
+    """Names of the initiatives the proposal matched when submitted, best first."""
+    await session.flush()
+    result = await session.execute(
+        select(Initiative.name)
+        .join(ProposalMatch, ProposalMatch.initiative_id == Initiative.id)
+        .where(ProposalMatch.proposal_id == proposal_id)
+        .order_by(ProposalMatch.rank)
+    )
+    return list(result.scalars())
 
 
 async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Proposal]:

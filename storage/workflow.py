@@ -24,6 +24,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+WITHDRAWABLE = frozenset({"submitted", "in_review", "needs_info"})
+"""The citizen may withdraw a proposal until the staff decided on it."""
+
+
 class TransitionError(ValueError):
     """The change is not allowed from the proposal's current status."""
 
@@ -106,3 +110,53 @@ async def attach_citizen_reply(
     proposal.updated_at = now
     await session.flush()
     return proposal
+
+
+async def take_proposal(
+    session: AsyncSession, reference: str, taker: str, now: datetime | None = None
+) -> tuple[Proposal | None, bool]:
+    """Record who takes the proposal in hand; the first one wins.
+
+    Returns the proposal (None if unknown) and whether `taker` took it now.
+    """
+    proposal = (
+        await session.execute(
+            select(Proposal).where(Proposal.reference == reference).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if proposal is None or proposal.taken_by is not None:
+        return proposal, False
+    now = now or utcnow()
+    proposal.taken_by = taker
+    proposal.taken_at = now
+    session.add(_event(proposal, now, taker, "taken"))
+    await session.flush()
+    return proposal, True
+
+
+async def withdraw_proposal(
+    session: AsyncSession, telegram_user_id: int, reference: str, now: datetime | None = None
+) -> tuple[Proposal, ProposalEvent] | None:
+    """The citizen withdraws one of their own proposals not decided yet.
+
+    Returns the proposal and the status event, or None when it is not theirs or no longer
+    withdrawable.
+    """
+    proposal = (
+        await session.execute(
+            select(Proposal)
+            .join(Citizen, Proposal.citizen_id == Citizen.id)
+            .where(Citizen.telegram_user_id == telegram_user_id)
+            .where(Proposal.reference == reference)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if proposal is None or proposal.status not in WITHDRAWABLE:
+        return None
+    now = now or utcnow()
+    event = _event(proposal, now, "citizen", "status", to_status="withdrawn")
+    session.add(event)
+    proposal.status = "withdrawn"
+    proposal.updated_at = now
+    await session.flush()
+    return proposal, event

@@ -3,86 +3,87 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
 from bot.emulator.client import EmulatorClient
-from bot.emulator.server import start_emulator
 from storage.database import create_engine, create_sessionmaker
 from storage.models import Conversation, Proposal, ProposalMatch
+from tests.processes import IntakeProcess, intake_env, run_intake
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "424242:E2E-token-for-the-local-emulator"
-INTAKE = Path(sys.executable).parent / "intake"
 
 
-@dataclass
-class BotProcess:
-    env: dict[str, str]
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
+WEBHOOK_SECRET = "e2e-webhook-secret"
 
-    def start(self) -> None:
-        with (self.workdir / "bot.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(INTAKE), "run"], cwd=self.workdir, env=self.env, stdout=log, stderr=log
-            )
 
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+class WebhookReceiver:
+    """The external back-office: keeps the pushes whose X-Signature is right."""
 
-    def stop(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                raise
-        return self.process.returncode
+    def __init__(self) -> None:
+        self.pushes: list[dict[str, Any]] = []
+        self.bad_signatures = 0
+        self.arrived = asyncio.Event()
 
-    def log(self) -> str:
-        return (self.workdir / "bot.log").read_text(errors="replace")
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers.get("X-Signature", ""), "sha256=" + digest):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        self.pushes.append(json.loads(body))
+        self.arrived.set()
+        return web.Response(status=204)
+
+    async def wait_for(self, event: str, timeout: float = 20) -> dict[str, Any]:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while True:
+                for push in self.pushes:
+                    if push["event"] == event:
+                        return push
+                self.arrived.clear()
+                await self.arrived.wait()
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[str]:
-    runner, url = await start_emulator(token=TOKEN)
-    yield url
+async def webhook() -> AsyncIterator[tuple[WebhookReceiver, str]]:
+    receiver = WebhookReceiver()
+    app = web.Application()
+    app.router.add_post("/push", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    yield receiver, f"http://{host}:{port}/push"
     await runner.cleanup()
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/e2e.db"
-
-
-@pytest.fixture
-async def bot(emulator: str, database: str, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(
-            ("TELEGRAM_", "DATABASE_", "DEFAULT_LANGUAGE", "REFERENCE_", "WEB_", "SECRET_")
-        )
-    }
-    env.update(TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=emulator, DATABASE_URL=database, WEB_PORT="0")
-    process = BotProcess(env, tmp_path)
+async def bot(
+    emulator: str, database: str, tmp_path: Path, webhook: tuple[WebhookReceiver, str]
+) -> AsyncIterator[IntakeProcess]:
+    env = intake_env(
+        TELEGRAM_TOKEN=TOKEN,
+        TELEGRAM_API_URL=emulator,
+        DATABASE_URL=database,
+        WEB_PORT="0",
+        BACKOFFICE_WEBHOOK_URL=webhook[1],
+        BACKOFFICE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    process = IntakeProcess(env, tmp_path)
     process.start()
     yield process
     # The emulator runs on this event loop: wait in a thread so it keeps answering.
@@ -197,7 +198,9 @@ async def stored_proposals(database: str) -> list[Proposal]:
         await engine.dispose()
 
 
-async def test_one_proposal_in_each_language(bot: BotProcess, emulator: str, database: str) -> None:
+async def test_one_proposal_in_each_language(
+    bot: IntakeProcess, emulator: str, database: str
+) -> None:
     async with EmulatorClient(emulator) as client:
         for number, (language, data) in enumerate(WALKS.items(), start=1):
             done = await walk(Citizen(client, 7000 + number, language), data)
@@ -247,7 +250,9 @@ async def test_one_proposal_in_each_language(bot: BotProcess, emulator: str, dat
     assert matches and any("compost" in ",".join(m.reasons) for m in matches)
 
 
-async def test_conversation_survives_sigkill(bot: BotProcess, emulator: str, database: str) -> None:
+async def test_conversation_survives_sigkill(
+    bot: IntakeProcess, emulator: str, database: str
+) -> None:
     data = WALKS["fr"]
     async with EmulatorClient(emulator) as client:
         citizen = Citizen(client, 7100, "fr")
@@ -288,30 +293,26 @@ async def test_conversation_survives_sigkill(bot: BotProcess, emulator: str, dat
 
 
 async def test_a_refused_token_stops_with_one_sentence(emulator: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
-    env.update(
+    env = intake_env(
         TELEGRAM_TOKEN="999:WRONG-token-the-emulator-refuses",
         TELEGRAM_API_URL=emulator,
         WEB_PORT="0",
     )
-    process = await asyncio.create_subprocess_exec(
-        str(INTAKE),
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 2
-    assert "Telegram refused TELEGRAM_TOKEN" in err.decode()
+    code, _out, err = await run_intake(env, tmp_path, "run")
+    assert code == 2
+    assert "Telegram refused TELEGRAM_TOKEN" in err
 
 
-async def back_office_with_reviewer(bot: BotProcess, workdir: Path, language: str) -> str:
+async def back_office_with_reviewer(bot: IntakeProcess, workdir: Path, language: str) -> str:
     """Add the reviewer account used below (`intake staff add`, password on stdin) and
-    return the root address the running process printed for its back-office."""
-    staff = await asyncio.create_subprocess_exec(
-        str(INTAKE),
+    return the root address the running process printed for its back-office (waiting for
+    it: the process has migrated the database by then)."""
+    async with asyncio.timeout(30):
+        while not (address := re.search(r"Back-office: (http://\S+)/", bot.log())):  # noqa: ASYNC110 - polling a log file
+            await asyncio.sleep(0.1)
+    code, _out, err = await run_intake(
+        bot.env,
+        workdir,
         "staff",
         "add",
         "staff@example.brussels",
@@ -319,23 +320,21 @@ async def back_office_with_reviewer(bot: BotProcess, workdir: Path, language: st
         "reviewer",
         "--language",
         language,
-        cwd=workdir,
-        env=bot.env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdin=b"a long enough passphrase\n",
     )
-    await asyncio.wait_for(staff.communicate(b"a long enough passphrase\n"), timeout=60)
-    assert staff.returncode == 0
-    address = re.search(r"Back-office: (http://\S+)/", bot.log())
-    assert address, bot.log()
+    assert code == 0, err
     return address.group(1)
 
 
 async def test_a_staff_answer_reaches_the_citizen(
-    bot: BotProcess, emulator: str, database: str, tmp_path: Path
+    bot: IntakeProcess,
+    emulator: str,
+    database: str,
+    tmp_path: Path,
+    webhook: tuple[WebhookReceiver, str],
 ) -> None:
-    """Citizen on Telegram → back-office review → outbox → dispatcher → citizen, in Dutch."""
+    """Citizen on Telegram → back-office review → outbox → dispatcher → citizen, in Dutch;
+    the external back-office receives the proposal and the decision, signed."""
     async with EmulatorClient(emulator) as client:
         citizen = Citizen(client, 7200, "nl")
         done = await walk(citizen, WALKS["nl"])
@@ -365,6 +364,12 @@ async def test_a_staff_answer_reaches_the_citizen(
         events = await client.wait_for_reply(7200, timeout=20)
     text = "\n".join(str(e.get("text")) for e in events)
     assert reference in text and "aanvaard" in text and "Proficiat" in text
+    receiver = webhook[0]
+    submitted = await receiver.wait_for("proposal.submitted")
+    assert submitted["proposal"]["reference"] == reference
+    decided = await receiver.wait_for("proposal.status_changed")
+    assert decided["change"]["to"] == "accepted" and decided["proposal"]["reference"] == reference
+    assert receiver.bad_signatures == 0
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -385,7 +390,7 @@ CHROMIUM_ARGS = [
     reason="Debian's chromium is not installed (.ci/run installs it)",
 )
 async def test_staff_review_in_a_browser(
-    bot: BotProcess, emulator: str, database: str, tmp_path: Path
+    bot: IntakeProcess, emulator: str, database: str, tmp_path: Path
 ) -> None:
     """Headless Chromium: sign in, filter, open the proposal, accept it with an answer; the
     citizen receives the answer in French through the emulator."""
@@ -421,3 +426,50 @@ async def test_staff_review_in_a_browser(
         events = await client.wait_for_reply(7300, timeout=20)
     text = "\n".join(str(e.get("text")) for e in events)
     assert reference in text and "acceptée" in text and "Bravo" in text
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
+async def test_the_preview_page_in_a_browser(
+    bot: IntakeProcess, database: str, tmp_path: Path
+) -> None:
+    """Headless Chromium: a reviewer tries the bot in English from the preview page; what
+    they send is stored as a test conversation, apart from real citizens."""
+    from playwright.async_api import async_playwright
+
+    root = await back_office_with_reviewer(bot, tmp_path, "en")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        page = await browser.new_page()
+        await page.goto(f"{root}/preview")
+        await page.fill("input[name=email]", "staff@example.brussels")
+        await page.fill("input[name=password]", "a long enough passphrase")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{root}/preview")
+        await page.select_option("select#preview-language", "en")
+        await page.click("text=Switch")
+        await page.wait_for_url(f"{root}/preview?language=en")
+        await page.fill("input#preview-text", "/start")
+        await page.click("form.composer button[type=submit]")
+        await page.wait_for_selector("li.bubble.bot")
+        await page.click("li.bubble.bot button")  # the welcome's only button
+        await page.wait_for_selector("text=Step 1 of 11")
+        await page.fill("input#preview-text", "A shared vegetable garden")
+        await page.click("form.composer button[type=submit]")
+        await page.wait_for_selector("text=Step 2 of 11")
+        await page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+        await browser.close()
+    engine = create_engine(database)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            drafts = [
+                c.draft.get("title")
+                for c in (await session.execute(select(Conversation))).scalars()
+            ]
+    finally:
+        await engine.dispose()
+    assert drafts == ["A shared vegetable garden"]

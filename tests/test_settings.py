@@ -17,7 +17,20 @@ INTAKE = Path(sys.executable).parent / "intake"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
-        if name.startswith(("TELEGRAM_", "DATABASE_", "DEFAULT_LANGUAGE", "REFERENCE_")):
+        if name.startswith(
+            (
+                "TELEGRAM_",
+                "DATABASE_",
+                "DEFAULT_LANGUAGE",
+                "REFERENCE_",
+                "SECRET_KEY",
+                "PUBLIC_URL",
+                "STAFF_CHAT_ID",
+                "BACKOFFICE_",
+                "METRICS_TOKEN",
+                "COACH_ALERT",
+            )
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
 
@@ -36,9 +49,32 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     assert not settings.demo and settings.telegram_token == "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+def test_the_example_file_as_copied_is_valid(tmp_path: Path) -> None:
+    """A newcomer copies .env.example to .env and changes nothing: the demo starts."""
+    example = Path(__file__).parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    settings = load_settings()
+    assert settings.demo and settings.secret_key is None and settings.staff_chat_id is None
+    assert settings.backoffice_webhook_url is None and settings.metrics_token is None
+    assert settings.back_office_url == "http://127.0.0.1:8080"
+
+
+def test_optional_integrations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAFF_CHAT_ID", "-1001234567890")
+    monkeypatch.setenv("PUBLIC_URL", "https://intake.example.brussels/")
+    monkeypatch.setenv("BACKOFFICE_WEBHOOK_URL", "https://crm.example.brussels/hooks/intake")
+    settings = load_settings()
+    assert settings.staff_chat_id == -1001234567890
+    assert settings.back_office_url == "https://intake.example.brussels"
+    assert settings.backoffice_webhook_url == "https://crm.example.brussels/hooks/intake"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
+        ("STAFF_CHAT_ID", "the staff group"),
+        ("BACKOFFICE_WEBHOOK_URL", "crm.example.brussels"),
+        ("COACH_ALERT_THRESHOLD", "2"),
         ("DATABASE_URL", "mysql://localhost/intake"),
         ("DEFAULT_LANGUAGE", "de"),
         ("REFERENCE_PREFIX", "bxl-"),

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.announcements import Announcer
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
@@ -86,7 +87,9 @@ async def web(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], 
     reference = await submitted(sessions)
     async with sessions() as session, session.begin():
         await add_staff(session, STAFF[0], hash_password(STAFF[1]), "reviewer", "en")
-    app = create_app(sessions, secret_key=b"k" * 32, default_language="en")
+    app = create_app(
+        sessions, secret_key=b"k" * 32, default_language="en", announcer=Announcer(webhook=True)
+    )
     async with TestClient(TestServer(app)) as client:
         page = await (await client.get("/login")).text()
         token = CSRF_RE.search(page).group(1)  # type: ignore[union-attr]
@@ -125,7 +128,13 @@ async def test_accepting_with_an_answer_queues_it_in_the_citizens_language(
         allow_redirects=False,
     )
     assert response.status == 303
-    [message] = await outbox(engine)
+    by_kind = {row.kind: row for row in await outbox(engine)}
+    assert set(by_kind) == {"telegram", "webhook"}
+    message, push = by_kind["telegram"], by_kind["webhook"]
+    assert push.payload["body"]["change"]["from"] == "submitted"
+    assert push.payload["body"]["change"]["to"] == "accepted"
+    assert push.payload["body"]["change"]["by"] == STAFF[0]
+    assert push.payload["body"]["proposal"]["status"] == "accepted"
     assert message.chat_id == CITIZEN
     text = message.payload["text"]
     assert reference in text and "aanvaard" in text and "Proficiat!" in text

@@ -7,8 +7,9 @@ citizen was on (kept in the draft as `_return`).
 from __future__ import annotations
 
 from bot.flows.base import Context, Invalid, Outcome, Reply, Step, advance, escape, goto
-from bot.flows.intake import new_draft
+from bot.flows.intake import DoneStep, new_draft, shorten
 from bot.i18n import N_
+from storage.workflow import WITHDRAWABLE
 
 STATUS_LABELS: dict[str, str] = {
     "submitted": N_("submitted"),
@@ -30,6 +31,7 @@ def help_reply(ctx: Context) -> Reply:
             "/back – go back one question\n"
             "/cancel – pause (your draft is kept)\n"
             "/status – your proposals and their status\n"
+            "/withdraw – withdraw a proposal you sent\n"
             "/language – change the language\n"
             "/privacy – what is stored about you\n"
             "/delete_me – erase your personal data"
@@ -65,6 +67,8 @@ async def status_reply(ctx: Context) -> Reply:
             f"\n<b>{escape(proposal.reference)}</b> · {escape(proposal.title)}\n"
             f"{status} · {ctx.t.date(proposal.submitted_at)}"
         )
+    if any(p.status in WITHDRAWABLE for p in proposals):
+        lines.append("\n" + ctx._("/withdraw withdraws a proposal you no longer want to make."))
     return Reply("\n".join(lines))
 
 
@@ -173,6 +177,90 @@ class EraseConfirmStep(ReturningStep):
         )
 
 
+class IdleStep(DoneStep):
+    """Nothing in progress after a detour from a finished proposal: like `done` (a message
+    still answers the staff's question) without repeating the thank-you."""
+
+    name = "idle"
+
+    def prompt(self, ctx: Context) -> Reply:
+        return Reply(ctx._("/new starts a new proposal, /status shows yours."))
+
+    def next(self, ctx: Context) -> str:
+        return "idle"
+
+
+class WithdrawalStep(ReturningStep):
+    def next(self, ctx: Context) -> str:
+        target = super().next(ctx)
+        return "idle" if target == "done" else target
+
+
+class WithdrawStep(WithdrawalStep):
+    """Which proposal to withdraw (the runner lists them in the draft as `_withdrawable`)."""
+
+    name = "withdraw"
+
+    def prompt(self, ctx: Context) -> Reply:
+        choices = [
+            [ctx.button("↩ " + shorten(f"{reference} · {title}", 60), reference)]
+            for reference, title in ctx.draft.get("_withdrawable", [])
+        ]
+        return Reply(
+            ctx._("Which proposal do you want to withdraw?"),
+            [*choices, [ctx.button(ctx._("Keep them all"), "keep")]],
+        )
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please choose with the buttons below."))
+
+    async def on_button(self, ctx: Context, value: str) -> Outcome:
+        known = {reference for reference, _title in ctx.draft.get("_withdrawable", [])}
+        if value == "keep":
+            ctx.draft.pop("_withdrawable", None)
+            return advance(notice=ctx._("Nothing was withdrawn."))
+        if value not in known:
+            raise Invalid(ctx._("Please choose with the buttons below."))
+        ctx.draft["_withdraw"] = value
+        return goto("withdraw_confirm")
+
+
+class WithdrawConfirmStep(WithdrawalStep):
+    name = "withdraw_confirm"
+
+    def prompt(self, ctx: Context) -> Reply:
+        reference = ctx.draft.get("_withdraw", "")
+        titles = dict(map(tuple, ctx.draft.get("_withdrawable", [])))
+        return Reply(
+            ctx._(
+                "<b>Withdraw “{title}” ({reference})?</b> The staff will stop handling it. "
+                "This cannot be undone, but you can always send a new proposal."
+            ).format(title=escape(titles.get(reference, "")), reference=escape(reference)),
+            [
+                [ctx.button(ctx._("↩ Yes, withdraw it"), "withdraw")],
+                [ctx.button(ctx._("No, keep it"), "keep")],
+            ],
+        )
+
+    async def on_text(self, ctx: Context, text: str) -> Outcome:
+        raise Invalid(ctx._("Please answer with the buttons below."))
+
+    async def on_button(self, ctx: Context, value: str) -> Outcome:
+        if value not in ("withdraw", "keep"):
+            raise Invalid(ctx._("Please answer with the buttons below."))
+        reference = ctx.draft.pop("_withdraw", "")
+        ctx.draft.pop("_withdrawable", None)
+        if value == "keep":
+            return advance(notice=ctx._("Nothing was withdrawn."))
+        if not await ctx.services.withdraw(reference):
+            return advance(notice=ctx._("This proposal can no longer be withdrawn."))
+        return advance(
+            notice=ctx._("Your proposal {reference} is withdrawn.").format(
+                reference=escape(reference)
+            )
+        )
+
+
 class ErasedStep(Step):
     """Shown once after erasure; the conversation row is gone, so nothing follows."""
 
@@ -187,5 +275,14 @@ class ErasedStep(Step):
 
 ACCOUNT_STEPS: dict[str, Step] = {
     step.name: step
-    for step in (ResumeStep(), ConfirmNewStep(), PausedStep(), EraseConfirmStep(), ErasedStep())
+    for step in (
+        ResumeStep(),
+        ConfirmNewStep(),
+        PausedStep(),
+        EraseConfirmStep(),
+        WithdrawStep(),
+        WithdrawConfirmStep(),
+        IdleStep(),
+        ErasedStep(),
+    )
 }

@@ -932,7 +932,7 @@ class DoneStep(Step):
         if reference is None:
             raise Invalid(ctx._("Your proposal is already submitted."))
         return goto(
-            "done",
+            self.name,
             notice="✓ "
             + ctx._(
                 "Thank you: your answer was added to proposal {reference}. The staff will read it."

@@ -6,11 +6,12 @@ conversation row, so whatever a step stores commits together with the new step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.announcements import Announcer
 from bot.matcher import Matcher, Similar
 from matching.similar import Query
 from storage.models import Proposal
@@ -22,7 +23,7 @@ from storage.proposals import (
     proposals_of,
     submit_proposal,
 )
-from storage.workflow import attach_citizen_reply
+from storage.workflow import WITHDRAWABLE, attach_citizen_reply, withdraw_proposal
 
 
 def similarity_query(draft: dict[str, Any], language: str) -> Query:
@@ -41,6 +42,8 @@ class ChatServices:
     user_id: int
     reference_prefix: str
     matcher: Matcher
+    announcer: Announcer
+    test_proposals: bool = False
     erased: bool = False
 
     async def similar(self, draft: dict[str, Any], language: str) -> list[Similar]:
@@ -60,14 +63,29 @@ class ChatServices:
             )
             for found in await self.similar(draft, new.language)
         ]
-        proposal, _created = await submit_proposal(
+        if self.test_proposals:
+            new = replace(new, is_test=True)
+        proposal, created = await submit_proposal(
             self.session, citizen, new, self.reference_prefix, matches=matches
         )
+        if created:
+            await self.announcer.proposal_submitted(self.session, proposal)
         self.matcher.invalidate()
         return proposal.reference
 
     async def my_proposals(self) -> list[Proposal]:
         return await proposals_of(self.session, self.user_id)
+
+    async def withdrawable(self) -> list[Proposal]:
+        """The citizen's proposals the staff have not decided on yet."""
+        return [p for p in await self.my_proposals() if p.status in WITHDRAWABLE]
+
+    async def withdraw(self, reference: str) -> bool:
+        withdrawn = await withdraw_proposal(self.session, self.user_id, reference)
+        if withdrawn is None:
+            return False
+        await self.announcer.status_changed(self.session, *withdrawn)
+        return True
 
     async def attach_reply(self, text: str) -> str | None:
         """Attach the message to the proposal the staff asked more about; its reference."""

@@ -1,0 +1,84 @@
+"""What a submission or a status change tells others, written to the outbox in the same
+transaction: the staff Telegram group, the external back-office (webhook) and the coaches.
+
+Test proposals (made from the back-office's preview page) announce nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.coach_alerts import enqueue_coach_alerts
+from bot.flows.staff_group import staff_summary, take_buttons
+from bot.proposal_data import proposal_record
+from storage.models import Proposal, ProposalEvent
+from storage.outbox import enqueue
+from storage.proposals import matched_initiative_names
+
+
+@dataclass(frozen=True)
+class Announcer:
+    staff_chat_id: int | None = None
+    staff_language: str = "fr"
+    back_office_url: str = "http://127.0.0.1:8080"
+    webhook: bool = False
+    """Push to BACKOFFICE_WEBHOOK_URL (the dispatcher knows the address and the secret)."""
+    coach_threshold: float = 0.35
+    """Coaches following an initiative matched at this score or more are alerted."""
+
+    async def proposal_submitted(self, session: AsyncSession, proposal: Proposal) -> None:
+        if proposal.is_test:
+            return
+        if self.staff_chat_id is not None:
+            matched = await matched_initiative_names(session, proposal.id)
+            await enqueue(
+                session,
+                kind="telegram",
+                chat_id=self.staff_chat_id,
+                payload={
+                    "text": staff_summary(
+                        proposal, self.staff_language, self.back_office_url, matched
+                    ),
+                    "buttons": take_buttons(proposal, self.staff_language),
+                },
+                dedupe_key=f"staff:new:{proposal.id}",
+            )
+        if self.webhook:
+            await self._push(session, proposal, "proposal.submitted", f"submitted:{proposal.id}")
+        await enqueue_coach_alerts(session, proposal, threshold=self.coach_threshold)
+
+    async def status_changed(
+        self, session: AsyncSession, proposal: Proposal, event: ProposalEvent
+    ) -> None:
+        if self.webhook and not proposal.is_test:
+            change = {
+                "from": event.from_status,
+                "to": event.to_status,
+                "at": event.created_at.isoformat(timespec="seconds"),
+                "by": event.actor,
+            }
+            await self._push(
+                session, proposal, "proposal.status_changed", f"event:{event.id}", change
+            )
+
+    async def _push(
+        self,
+        session: AsyncSession,
+        proposal: Proposal,
+        event: str,
+        key: str,
+        change: dict[str, Any] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"event": event, "proposal": proposal_record(proposal, "fr")}
+        if change is not None:
+            body["change"] = change
+        await enqueue(
+            session,
+            kind="webhook",
+            chat_id=None,
+            payload={"event": event, "body": body},
+            dedupe_key=f"webhook:{key}",
+        )
