@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
@@ -166,6 +167,111 @@ def command_staff_add(settings: Settings, email: str, role: str, language: str) 
     return 0
 
 
+def command_api_token(settings: Settings, action: str, name: str) -> int:
+    """`add` prints the token alone on standard output and the hint on standard error, so
+    that `TOKEN=$(intake api-token add NAME)` keeps just the token."""
+    configure_logging("WARNING")
+    from bot.i18n import BRUSSELS
+    from storage.api_tokens import (
+        ApiTokenExists,
+        create_api_token,
+        list_api_tokens,
+        revoke_api_token,
+    )
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    async def run() -> int:
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                if action == "add":
+                    try:
+                        async with session.begin():
+                            token = await create_api_token(session, name)
+                    except ApiTokenExists:
+                        print(f"intake: a token named {name!r} exists already.", file=sys.stderr)
+                        return 1
+                    except ValueError as error:
+                        print(f"intake: {error}.", file=sys.stderr)
+                        return 1
+                    print(token)
+                    print(
+                        "Shown only now. Send it as 'Authorization: Bearer <token>' to "
+                        f"{settings.back_office_url}/api/v1/proposals "
+                        "(see /api/v1/openapi.json).",
+                        file=sys.stderr,
+                    )
+                    return 0
+                if action == "revoke":
+                    async with session.begin():
+                        revoked = await revoke_api_token(session, name)
+                    if revoked is None:
+                        print(f"intake: there is no token named {name!r}.", file=sys.stderr)
+                        return 1
+                    print(f"{revoked.name}: revoked since {when(revoked.revoked_at)}.")
+                    return 0
+                rows = [("NAME", "CREATED", "LAST USED", "REVOKED")] + [
+                    (t.name, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+                    for t in await list_api_tokens(session)
+                ]
+        finally:
+            await engine.dispose()
+        width = max(len(row[0]) for row in rows)
+        for row in rows:
+            print(f"{row[0]:<{width}}  {row[1]:<16}  {row[2]:<16}  {row[3]}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def command_coach_invite(settings: Settings, name: str, language: str) -> int:
+    """A new coach and their one-time invite link: the link alone on standard output, what it
+    is on standard error (like `intake api-token add`)."""
+    configure_logging("WARNING")
+    from telegram.error import TelegramError
+
+    from bot.coach_alerts import DEEP_LINK_PREFIX, fetch_bot_username, invite_link
+    from storage.coaches import INVITE_DAYS, invite_coach
+
+    async def run() -> tuple[str, str | None, str | None]:
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                _coach, token = await invite_coach(session, name, language, "intake coach invite")
+        finally:
+            await engine.dispose()
+        if settings.telegram_token is None:
+            return token, None, "TELEGRAM_TOKEN is not set"
+        try:
+            username = await fetch_bot_username(settings.telegram_token, settings.telegram_api_url)
+        except TelegramError as error:
+            return token, None, f"getMe failed at TELEGRAM_API_URL: {error}"
+        return token, username, None
+
+    try:
+        token, username, problem = asyncio.run(run())
+    except ValueError as error:
+        print(f"intake: {error}; nobody was invited.", file=sys.stderr)
+        return 2
+    print(invite_link(username, token))
+    print(
+        f"Invited coach {' '.join(name.split())} ({language}). Send them this link: it works "
+        f"once, for {INVITE_DAYS} days, and links the Telegram account that opens it.",
+        file=sys.stderr,
+    )
+    if problem:
+        print(
+            f"The bot's username is unknown ({problem}): replace <bot username> in the link. "
+            f"In the local demo, type instead: /start {DEEP_LINK_PREFIX}{token}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def command_suggest_themes() -> int:
     return run_lines(sys.stdin, sys.stdout, themes_answer)
 
@@ -216,6 +322,20 @@ def build_parser() -> argparse.ArgumentParser:
     staff_add.add_argument("email")
     staff_add.add_argument("--role", choices=["admin", "reviewer"], required=True)
     staff_add.add_argument("--language", choices=["fr", "nl", "en"], default="fr")
+    api_token = commands.add_parser("api-token", help="bearer tokens for the JSON API")
+    api_token_commands = api_token.add_subparsers(dest="action", required=True)
+    api_token_commands.add_parser(
+        "add", help="create a token and print it (only this once)"
+    ).add_argument("name")
+    api_token_commands.add_parser("revoke", help="revoke a token").add_argument("name")
+    api_token_commands.add_parser("list", help="every token: created, last used, revoked")
+    coach = commands.add_parser("coach", help="coach accounts")
+    coach_commands = coach.add_subparsers(dest="action", required=True)
+    coach_invite = coach_commands.add_parser(
+        "invite", help="add a coach and print their one-time Telegram link (7 days)"
+    )
+    coach_invite.add_argument("name")
+    coach_invite.add_argument("--language", choices=["fr", "nl", "en"], default="fr")
     emulator = commands.add_parser("emulator", help="serve the local Bot API emulator alone")
     emulator.add_argument("--port", type=int, default=8081)
     initiatives = commands.add_parser("initiatives", help="the catalogue of initiatives")
@@ -268,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         return command_web(settings)
     if args.command == "dispatch":
         return command_dispatch(settings)
+    if args.command == "api-token":
+        return command_api_token(settings, args.action, getattr(args, "name", ""))
+    if args.command == "coach":
+        return command_coach_invite(settings, args.name, args.language)
     if args.command == "staff":
         return command_staff_add(settings, args.email.strip().lower(), args.role, args.language)
     if args.command == "initiatives":

@@ -13,13 +13,16 @@ import hashlib
 import logging
 import secrets
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
 
-from bot.dispatcher import Dispatcher
+from bot.announcements import Announcer
+from bot.coach_alerts import BotUsername, run_digests
+from bot.dispatcher import Dispatcher, Webhook
 from bot.flows.runner import Runner
 from bot.initiatives import seed_starter_catalogue
 from bot.matcher import Matcher
@@ -32,6 +35,7 @@ from storage.staff import staff_count
 log = logging.getLogger("intake")
 
 DEMO_TOKEN = "123456789:DEMO-local-emulator-token-not-secret"
+PREVIEW_TOKEN = "987654321:PREVIEW-local-emulator-token-not-secret"
 GENERATED_SECRET = Path("data/secret.key")
 
 
@@ -60,8 +64,30 @@ def secret_key(settings: Settings) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def announcer(settings: Settings) -> Announcer:
+    return Announcer(
+        staff_chat_id=settings.staff_chat_id,
+        staff_language=settings.default_language,
+        back_office_url=settings.back_office_url,
+        webhook=settings.backoffice_webhook_url is not None,
+        coach_threshold=settings.coach_alert_threshold,
+    )
+
+
+def dispatcher(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> Dispatcher:
+    webhook = None
+    if settings.backoffice_webhook_url:
+        webhook = Webhook(settings.backoffice_webhook_url, settings.backoffice_webhook_secret)
+    return Dispatcher(sessionmaker, bot, webhook=webhook)
+
+
 async def start_web(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    preview_url: str | None = None,
+    bot_username: BotUsername | None = None,
 ) -> web.AppRunner:
     from bot.backoffice.app import create_app
 
@@ -69,6 +95,11 @@ async def start_web(
         sessionmaker,
         secret_key=secret_key(settings),
         default_language=settings.default_language,
+        metrics_token=settings.metrics_token,
+        announcer=announcer(settings),
+        preview_url=preview_url,
+        bot_username=bot_username
+        or BotUsername(settings.telegram_token, settings.telegram_api_url),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -96,15 +127,51 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def serve_web(settings: Settings) -> None:
-    """The back-office alone, until SIGINT/SIGTERM."""
-    engine = create_engine(settings.database_url)
-    stop = _stop_on_signals()
-    runner = await start_web(settings, create_sessionmaker(engine))
+@contextlib.asynccontextmanager
+async def preview_bot(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[str]:
+    """A copy of the bot whose proposals are tests, against a local emulator: the
+    back-office's /preview page chats with it. Yields the emulator's address."""
+    from bot.emulator.server import start_emulator
+
+    emulator, base_url = await start_emulator(token=PREVIEW_TOKEN)
+    runner = Runner(
+        ConversationStore(sessionmaker),
+        Matcher(),
+        default_language=settings.default_language,
+        reference_prefix=settings.reference_prefix,
+        test_proposals=True,
+    )
+    application = build_application(PREVIEW_TOKEN, base_url, runner, settings.default_language)
     try:
-        await stop.wait()
+        async with application:
+            await application.start()
+            await register_commands(application, settings.default_language)
+            assert application.updater is not None
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            try:
+                yield base_url.removesuffix("/bot")
+            finally:
+                await application.updater.stop()
+                await application.stop()
     finally:
-        await runner.cleanup()
+        await emulator.cleanup()
+
+
+async def serve_web(settings: Settings) -> None:
+    """The back-office (and its preview bot) alone, until SIGINT/SIGTERM."""
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    stop = _stop_on_signals()
+    try:
+        async with preview_bot(settings, sessionmaker) as preview_url:
+            runner = await start_web(settings, sessionmaker, preview_url)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+    finally:
         await engine.dispose()
 
 
@@ -116,7 +183,11 @@ async def serve_dispatcher(settings: Settings) -> None:
     bot = Bot(settings.telegram_token, base_url=settings.telegram_api_url)
     try:
         async with bot:
-            await Dispatcher(create_sessionmaker(engine), bot).run(stop)
+            sessionmaker = create_sessionmaker(engine)
+            await asyncio.gather(
+                dispatcher(settings, sessionmaker, bot).run(stop),
+                run_digests(sessionmaker, stop),  # coaches' daily digests, into the outbox
+            )
     finally:
         await engine.dispose()
 
@@ -133,9 +204,13 @@ async def serve(settings: Settings) -> None:
         matcher,
         default_language=settings.default_language,
         reference_prefix=settings.reference_prefix,
+        announcer=announcer(settings),
     )
     stop = _stop_on_signals()
-    web_runner = await start_web(settings, sessionmaker)
+    exits = contextlib.AsyncExitStack()
+    preview_url = await exits.enter_async_context(preview_bot(settings, sessionmaker))
+    bot_username = BotUsername()  # known once the bot has started (coach invitation links)
+    web_runner = await start_web(settings, sessionmaker, preview_url, bot_username)
     emulator = None
     if settings.demo:
         from bot.emulator.server import start_emulator
@@ -149,12 +224,14 @@ async def serve(settings: Settings) -> None:
     application = build_application(token, base_url, runner, settings.default_language)
     try:
         async with application:
+            bot_username.set(application.bot.username)
             await application.start()
             await register_commands(application, settings.default_language)
             dispatch_stop = asyncio.Event()
             dispatching = asyncio.create_task(
-                Dispatcher(sessionmaker, application.bot).run(dispatch_stop)
+                dispatcher(settings, sessionmaker, application.bot).run(dispatch_stop)
             )
+            digesting = asyncio.create_task(run_digests(sessionmaker, dispatch_stop))
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("bot started against %s", base_url)
@@ -174,10 +251,12 @@ async def serve(settings: Settings) -> None:
                 await stop.wait()
             dispatch_stop.set()
             await dispatching
+            await digesting
             await application.updater.stop()
             await application.stop()
     finally:
         if emulator is not None:
             await emulator.cleanup()
         await web_runner.cleanup()
+        await exits.aclose()
         await engine.dispose()

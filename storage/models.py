@@ -213,5 +213,6 @@ class ProposalMatch(Base):
 # Models kept in their own modules, imported here so that Base.metadata (migrations and
 # `alembic check`) always sees every table.
 import storage.api_tokens  # noqa: E402
+import storage.coaches  # noqa: E402
 import storage.outbox  # noqa: E402
 import storage.staff  # noqa: E402, F401

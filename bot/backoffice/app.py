@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -13,16 +14,27 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.announcements import Announcer
 from bot.backoffice import views
+from bot.backoffice.accounts import add_account_routes
+from bot.backoffice.api import API_PREFIX, add_api_routes, api_guard
 from bot.backoffice.auth import CSRF_FIELD, LoginThrottle, csrf_valid
+from bot.backoffice.catalogue import add_catalogue_routes
+from bot.backoffice.coaches import BotUsername, add_coach_routes
 from bot.backoffice.common import (
+    ANNOUNCER,
     DEFAULT_LANGUAGE,
     SESSIONMAKER,
     STAFF,
     THROTTLE,
     error_page,
 )
+from bot.backoffice.dashboard import add_dashboard_routes
 from bot.backoffice.exports import add_export_routes
+from bot.backoffice.metrics import add_metrics_routes
+from bot.backoffice.outbox_views import add_outbox_routes
+from bot.backoffice.preview import PREVIEW_CLIENT, add_preview_routes
+from bot.emulator.client import EmulatorClient
 from bot.i18n import N_
 from bot.settings import LANGUAGES
 from storage.staff import staff_by_id
@@ -31,7 +43,7 @@ HERE = Path(__file__).parent
 COOKIE_NAME = "intake_session"
 SESSION_MAX_AGE = 12 * 60 * 60
 SESSION_USER = "uid"
-PUBLIC_PATHS = frozenset({"/login", "/healthz"})
+PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics"})  # /metrics checks its own token
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 SECURITY_HEADERS = {
@@ -65,8 +77,11 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: views.Handler) -> web.StreamResponse:
-    """Refuse any state-changing request without the session's CSRF token (403)."""
-    if request.method in UNSAFE_METHODS:
+    """Refuse any state-changing request without the session's CSRF token (403).
+
+    The API is left out: it reads no cookie (a bearer token only) and changes nothing.
+    """
+    if request.method in UNSAFE_METHODS and not request.path.startswith(API_PREFIX):
         session = await get_session(request)
         supplied: object = request.headers.get("X-CSRF-Token")
         if supplied is None and request.content_type in (
@@ -85,7 +100,12 @@ async def csrf_middleware(request: web.Request, handler: views.Handler) -> web.S
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: views.Handler) -> web.StreamResponse:
-    """Load the signed-in staff member; send everyone else to the sign-in page (or 401)."""
+    """Load the signed-in staff member; send everyone else to the sign-in page (or 401).
+
+    The API authenticates by bearer token instead (api.api_guard).
+    """
+    if request.path.startswith(API_PREFIX):
+        return await api_guard(request, handler)
     session = await get_session(request)
     staff_id = session.get(SESSION_USER)
     if isinstance(staff_id, int):
@@ -104,6 +124,15 @@ async def auth_middleware(request: web.Request, handler: views.Handler) -> web.S
     raise web.HTTPUnauthorized(text="sign-in required")
 
 
+def _preview_client(url: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with EmulatorClient(url) as client:
+            app[PREVIEW_CLIENT] = client
+            yield
+
+    return context
+
+
 def _fernet_key(secret_key: bytes) -> bytes:
     if len(secret_key) < 32:
         raise ValueError("the back-office secret key needs at least 32 bytes")
@@ -117,14 +146,26 @@ def create_app(
     default_language: str = "fr",
     throttle: LoginThrottle | None = None,
     secure_cookie: bool = False,
+    metrics_token: str | None = None,
+    announcer: Announcer | None = None,
+    preview_url: str | None = None,
+    bot_username: BotUsername | None = None,
 ) -> web.Application:
-    """The back-office. `secret_key` (32+ random bytes) encrypts the session cookie."""
+    """The back-office. `secret_key` (32+ random bytes) encrypts the session cookie.
+
+    `preview_url`: the Bot API emulator that the preview bot polls (the /preview page).
+    `announcer` tells the external back-office about status changes (webhook).
+    `metrics_token` opens /metrics to `Authorization: Bearer <token>`; without it, 404.
+    """
     if default_language not in LANGUAGES:
         raise ValueError(f"unknown default language {default_language!r}")
     app = web.Application()
     app[SESSIONMAKER] = sessionmaker
     app[DEFAULT_LANGUAGE] = default_language
     app[THROTTLE] = throttle or LoginThrottle()
+    app[ANNOUNCER] = announcer or Announcer(staff_language=default_language)
+    if preview_url is not None:
+        app.cleanup_ctx.append(_preview_client(preview_url))
     setup_session(
         app,
         EncryptedCookieStorage(
@@ -151,6 +192,14 @@ def create_app(
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     app.on_response_prepare.append(_add_security_headers)
     add_export_routes(app)
+    add_preview_routes(app)
+    add_api_routes(app)
     views.add_routes(app)
+    add_catalogue_routes(app)
+    add_account_routes(app)
+    add_dashboard_routes(app)
+    add_outbox_routes(app)
+    add_metrics_routes(app, metrics_token)
+    add_coach_routes(app, bot_username)  # bot_username: for the coaches' invitation links
     app.router.add_static("/static/", HERE / "static", name="static", append_version=False)
     return app

@@ -1,4 +1,4 @@
-"""The back-office pages: sign-in, dashboard, proposal list and detail, staff list."""
+"""The back-office pages: sign-in, the proposal list and detail (staff accounts: accounts.py)."""
 
 from __future__ import annotations
 
@@ -18,26 +18,30 @@ from bot.backoffice.auth import (
     csrf_token,
     hash_password,
     needs_rehash,
-    require_role,
     safe_next,
     verify_dummy,
     verify_password,
 )
+from bot.backoffice.coaches import coach_feedback
 from bot.backoffice.common import (
+    ANNOUNCER,
     SESSIONMAKER,
     STAFF,
     THROTTLE,
+    QueryReader,
     error_page,
+    pagination,
     render,
     translator,
 )
 from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
-from bot.flows.intake import ACTOR_KINDS, concept_label
+from bot.flows.intake import ACTOR_KINDS
 from bot.i18n import N_, Translator
 from bot.notifications import review_message
 from bot.settings import LANGUAGES
+from bot.wording import call_name, commune_name, money, reason_text, themes_text
 from matching.calls import all_calls
-from matching.communes import commune_by_refnis, sorted_for_language
+from matching.communes import sorted_for_language
 from matching.themes import theme_ids, theme_label
 from storage.models import Proposal
 from storage.outbox import enqueue
@@ -47,9 +51,8 @@ from storage.review import (
     ProposalFilters,
     proposal_detail,
     search_proposals,
-    status_counts,
 )
-from storage.staff import all_staff, normalise_email, record_login, staff_by_email, staff_by_id
+from storage.staff import normalise_email, record_login, staff_by_email, staff_by_id
 from storage.workflow import TRANSITIONS, TransitionError, citizen_chat, review
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,60 +90,6 @@ def status_label(t: Translator, status: str | None) -> str:
     if status is None:
         return "—"
     return t.gettext(STATUS_LABELS.get(status, status))
-
-
-def commune_name(t: Translator, proposal: Proposal) -> str:
-    if proposal.region_wide:
-        return t.gettext("Whole region")
-    if not proposal.commune_refnis:
-        return "—"
-    try:
-        return commune_by_refnis(proposal.commune_refnis).name(t.language)
-    except KeyError:
-        return proposal.commune_refnis
-
-
-def themes_text(t: Translator, themes: list[str]) -> str:
-    labels = []
-    for theme in themes:
-        try:
-            labels.append(theme_label(theme, t.language))
-        except KeyError:
-            labels.append(theme)
-    return ", ".join(labels)
-
-
-def call_name(t: Translator, call_id: str | None) -> str:
-    if not call_id:
-        return t.gettext("Left to the staff")
-    call = all_calls().get(call_id)
-    return call.name(t.language) if call else call_id
-
-
-def reason_text(t: Translator, code: str) -> str:
-    """A matcher reason code (`same_commune`, `shared_concepts:compost`) in plain words."""
-    kind, _sep, values = code.partition(":")
-    items = [v for v in values.split(",") if v]
-    if kind == "same_commune":
-        return t.gettext("same commune")
-    if kind == "nearby_commune" and items:
-        try:
-            commune = commune_by_refnis(items[0]).name(t.language)
-        except KeyError:
-            commune = items[0]
-        return t.gettext("close by, in {commune}").format(commune=commune)
-    if kind == "shared_themes" and items:
-        return t.gettext("both about {topics}").format(topics=themes_text(t, items).lower())
-    if kind == "shared_concepts" and items:
-        labels = ", ".join(concept_label(c, t.language) for c in items)
-        return t.gettext("both mention {topics}").format(topics=labels)
-    if kind == "similar_words" and items:
-        return t.gettext("similar words: {words}").format(words=", ".join(items))
-    return code
-
-
-def money(t: Translator, cents: int | None) -> str:
-    return "—" if cents is None else t.money(cents)
 
 
 # ------------------------------------------------------------------ health, sign-in
@@ -247,25 +196,6 @@ async def set_language(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
 
 
-# ------------------------------------------------------------------ dashboard
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    t = translator(request)
-    async with request.app[SESSIONMAKER]() as db:
-        counts = await status_counts(db)
-    rows = [
-        {
-            "status": status,
-            "label": status_label(t, status),
-            "count": count,
-            "url": "/proposals?" + urlencode({"status": status}),
-        }
-        for status, count in counts.items()
-    ]
-    return await render(request, "dashboard.html", {"rows": rows, "total": sum(counts.values())})
-
-
 # ------------------------------------------------------------------ proposal list
 
 
@@ -288,27 +218,13 @@ def _parse_date(value: str) -> date | None:
 
 def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
     """Filters, sort and page from the query string; bad values are dropped with a notice."""
-    notices: list[str] = []
-    params: dict[str, str] = {}
-
-    def pick(name: str, allowed: set[str] | tuple[str, ...] | dict[str, Any]) -> str | None:
-        value = query.get(name, "").strip()
-        if not value:
-            return None
-        if value not in allowed:
-            notices.append(
-                t.gettext("The value “%(value)s” of the filter “%(name)s” is unknown; ignored.")
-                % {"value": value[:60], "name": name}
-            )
-            return None
-        params[name] = value
-        return value
-
-    status = pick("status", STATUSES)
-    theme = pick("theme", theme_ids())
-    commune = pick("commune", {c.refnis for c in sorted_for_language("fr")})
-    call = pick("call", all_calls())
-    language = pick("language", LANGUAGES)
+    reader = QueryReader(query, t)
+    notices, params = reader.notices, reader.params
+    status = reader.choice("status", STATUSES)
+    theme = reader.choice("theme", theme_ids())
+    commune = reader.choice("commune", {c.refnis for c in sorted_for_language("fr")})
+    call = reader.choice("call", all_calls())
+    language = reader.choice("language", LANGUAGES)
     dates: dict[str, date | None] = {}
     for name in ("from", "to"):
         value = query.get(name, "").strip()
@@ -335,17 +251,7 @@ def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
         sort = "newest"
     if sort != "newest":
         params["sort"] = sort
-    page_text = query.get("page", "1").strip() or "1"
-    try:
-        page = int(page_text)
-        if page < 1:
-            raise ValueError
-    except ValueError:
-        notices.append(
-            t.gettext("“%(value)s” is not a page number; the first page is shown.")
-            % {"value": page_text[:60]}
-        )
-        page = 1
+    page = reader.page()
     filters = ProposalFilters(
         status=status,
         theme=theme,
@@ -358,13 +264,6 @@ def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
         include_tests=include_tests,
     )
     return ListRequest(filters, sort, page, params, notices)
-
-
-def _page_url(params: dict[str, str], page: int) -> str:
-    query = dict(params)
-    if page > 1:
-        query["page"] = str(page)
-    return "/proposals" + ("?" + urlencode(query) if query else "")
 
 
 def _row(t: Translator, proposal: Proposal) -> dict[str, Any]:
@@ -421,16 +320,9 @@ async def proposal_list(request: web.Request) -> web.Response:
         {
             "rows": [_row(t, p) for p in proposals],
             "total": total,
-            "page": page,
-            "pages": pages,
+            **pagination("/proposals", wanted.params, page, pages),
             "first": first,
             "last": first + len(proposals) - 1 if total else 0,
-            "prev_url": _page_url(wanted.params, page - 1) if page > 1 else None,
-            "next_url": _page_url(wanted.params, page + 1) if page < pages else None,
-            "page_links": [
-                (n, _page_url(wanted.params, n))
-                for n in range(max(1, page - 4), min(pages, page + 4) + 1)
-            ],
             "selected": {**wanted.params, "sort": wanted.sort},
             "export_query": "?" + urlencode({**wanted.params, "sort": wanted.sort}),
             "options": options,
@@ -505,6 +397,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             "language_name": LANGUAGE_NAMES.get(proposal.language, proposal.language),
             "similar_choice": _similar_choice(t, proposal.similar),
             "matches": matches,
+            "coaches": await coach_feedback(request, proposal.id),
             "events": events,
             "updated": t.datetime(proposal.updated_at),
             "anonymised": t.datetime(proposal.anonymised_at) if proposal.anonymised_at else None,
@@ -544,6 +437,9 @@ async def review_proposal(request: web.Request) -> web.StreamResponse:
             return await error_page(
                 request, 400, N_("This status change is not possible from the current status.")
             )
+        for event in events:
+            if event.kind == "status":
+                await request.app[ANNOUNCER].status_changed(db, proposal, event)
         told = [e for e in events if e.kind in ("status", "answer")]
         chat_id = await citizen_chat(db, proposal) if told else None
         if chat_id is not None:
@@ -565,27 +461,6 @@ async def review_proposal(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/proposals/{reference}?reviewed=1#review")
 
 
-# ------------------------------------------------------------------ staff (admin)
-
-
-@require_role("admin")
-async def staff_list(request: web.Request) -> web.Response:
-    t = translator(request)
-    async with request.app[SESSIONMAKER]() as db:
-        people = await all_staff(db)
-    rows = [
-        {
-            "email": person.email,
-            "role": person.role,
-            "language": LANGUAGE_NAMES.get(person.language, person.language),
-            "created": t.date(person.created_at),
-            "last_login": t.datetime(person.last_login_at) if person.last_login_at else "—",
-        }
-        for person in people
-    ]
-    return await render(request, "staff.html", {"rows": rows})
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/login", login_form, name="login")
@@ -593,8 +468,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/logout", logout_form, name="logout")
     app.router.add_post("/logout", logout)
     app.router.add_post("/language", set_language, name="language")
-    app.router.add_get("/", dashboard, name="dashboard")
     app.router.add_get("/proposals", proposal_list, name="proposals")
     app.router.add_get("/proposals/{reference}", proposal_page, name="proposal")
     app.router.add_post("/proposals/{reference}/review", review_proposal, name="review")
-    app.router.add_get("/staff", staff_list, name="staff")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from bot.announcements import Announcer
 from bot.flows.account import (
     ACCOUNT_STEPS,
     help_reply,
@@ -27,15 +28,25 @@ from bot.flows.base import (
     Step,
     decode_callback,
 )
+from bot.flows.coach import CoachFlow
 from bot.flows.intake import STEPS, new_draft
 from bot.flows.services import ChatServices
+from bot.flows.staff_group import TakeResult, take
 from bot.i18n import Translator, language_from_telegram
 from bot.matcher import Matcher
 from storage.conversations import ConversationStore
 from storage.models import Conversation
 
-OVERLAYS = {"language", "resume", "confirm_new", "paused", "erase_confirm"}
-FINISHED = {"done", "erased"}
+OVERLAYS = {
+    "language",
+    "resume",
+    "confirm_new",
+    "paused",
+    "erase_confirm",
+    "withdraw",
+    "withdraw_confirm",
+}
+FINISHED = {"done", "erased", "idle"}
 
 
 @dataclass(frozen=True)
@@ -66,12 +77,19 @@ class Runner:
         *,
         default_language: str,
         reference_prefix: str,
+        announcer: Announcer | None = None,
+        test_proposals: bool = False,
     ) -> None:
+        """`test_proposals`: everything submitted is marked as a test (the preview bot)."""
         self.store = store
         self.matcher = matcher
         self.default_language = default_language
         self.reference_prefix = reference_prefix
+        self.announcer = announcer or Announcer(staff_language=default_language)
+        self.test_proposals = test_proposals
         self.steps: dict[str, Step] = {**STEPS, **ACCOUNT_STEPS}
+        # Coach accounts are real: the preview bot (test proposals) leaves them alone.
+        self.coach = None if test_proposals else CoachFlow(default_language)
 
     async def handle(self, sender: Sender, inp: Input, update_id: int | None = None) -> Result:
         """Apply one input; an update already applied (Telegram redelivers after a crash)
@@ -80,13 +98,53 @@ class Runner:
             last = conversation.last_update_id
             if update_id is not None and last is not None and update_id <= last:
                 return Result()
+            coach = None
+            if self.coach is not None:
+                coach = await self.coach.handle(
+                    session,
+                    user_id=sender.user_id,
+                    chat_id=sender.chat_id,
+                    language=conversation.language
+                    or language_from_telegram(sender.language_code)
+                    or self.default_language,
+                    inp=inp,
+                )
+            if coach is not None:  # a coach matter: the citizen conversation is left as it is
+                if update_id is not None:
+                    conversation.last_update_id = update_id
+                return Result(
+                    replies=coach.replies,
+                    edit=coach.edit,
+                    close_pressed=coach.close_pressed,
+                    toast=coach.toast,
+                )
             services = ChatServices(
-                session, sender.chat_id, sender.user_id, self.reference_prefix, self.matcher
+                session,
+                sender.chat_id,
+                sender.user_id,
+                self.reference_prefix,
+                self.matcher,
+                self.announcer,
+                test_proposals=self.test_proposals,
             )
             result = await self._run(conversation, sender, inp, services)
             if update_id is not None and not services.erased:
                 conversation.last_update_id = update_id
         return result
+
+    async def take_for_staff(self, chat_id: int, data: str, taker: str) -> TakeResult | None:
+        """A "take it" press in the staff group; None when the chat is not that group."""
+        announcer = self.announcer
+        if announcer.staff_chat_id is None or chat_id != announcer.staff_chat_id:
+            return None
+        async with self.store.transaction() as session:
+            return await take(
+                session,
+                data,
+                taker,
+                language=announcer.staff_language,
+                back_office_url=announcer.back_office_url,
+            )
 
     async def language_of(self, chat_id: int, language_code: str | None) -> str:
         """The language to use for a chat outside a step (error messages)."""
@@ -269,8 +327,18 @@ class Runner:
             self._overlay(ctx, "language")
         elif name == "delete_me":
             self._overlay(ctx, "erase_confirm")
-        elif name in ("help", "privacy", "status"):
-            info = {"help": help_reply, "privacy": privacy_reply}.get(name)
+        elif name == "withdraw":
+            withdrawable = await ctx.services.withdrawable()
+            if not withdrawable:
+                result.replies.append(
+                    self._prompt(ctx, ctx._("You have no proposal that can still be withdrawn."))
+                )
+                return
+            self._overlay(ctx, "withdraw")
+            ctx.draft["_withdrawable"] = [[p.reference, p.title] for p in withdrawable]
+        elif name in ("help", "privacy", "status", "coach"):
+            # /coach from someone who is not a coach: the normal help
+            info = {"help": help_reply, "coach": help_reply, "privacy": privacy_reply}.get(name)
             result.replies.append(info(ctx) if info else await status_reply(ctx))
             if step not in FINISHED:
                 result.replies.append(self._prompt(ctx))
