@@ -11,7 +11,9 @@ import logging
 import re
 
 from telegram import (
+    Bot,
     BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -53,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "privacy": N_("What is stored about me"),
     "delete_me": N_("Erase my personal data"),
 }
+COACH_COMMAND = N_("Coach menu: what you follow, alerts")
 
 
 def message_input(message: Message) -> Input:
@@ -189,6 +192,8 @@ class TelegramFrontend:
                         log.debug("could not remove the keyboard of message %s", pressed.id)
         for reply in result.replies:
             await context.bot.send_message(chat.id, reply.text, reply_markup=keyboard(reply))
+        if result.coach_commands is not None:
+            await set_coach_commands(context.bot, chat.id, result.coach_commands)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log with the update id; tell the citizen their draft is safe. Never re-raise."""
@@ -215,11 +220,28 @@ class TelegramFrontend:
             log.exception("could not tell chat %s about the error", update.effective_chat.id)
 
 
+def command_list(language: str, *, coach: bool = False) -> list[BotCommand]:
+    t = Translator(language)
+    commands = [BotCommand(name, t.gettext(text)) for name, text in COMMANDS.items()]
+    if coach:
+        commands.append(BotCommand("coach", t.gettext(COACH_COMMAND)))
+    return commands
+
+
+async def set_coach_commands(bot: Bot, chat_id: int, language: str) -> None:
+    """A linked coach sees /coach in their chat's command menu."""
+    try:
+        await bot.set_my_commands(
+            command_list(language, coach=True), scope=BotCommandScopeChat(chat_id)
+        )
+    except TelegramError:
+        log.warning("could not show the coach commands in chat %s", chat_id)
+
+
 async def register_commands(application: Application, default_language: str) -> None:  # type: ignore[type-arg]
     """setMyCommands in each language, and the default language for everyone else."""
     for language in (*LANGUAGES, None):
-        t = Translator(language or default_language)
-        commands = [BotCommand(name, t.gettext(text)) for name, text in COMMANDS.items()]
+        commands = command_list(language or default_language)
         try:
             await application.bot.set_my_commands(commands, language_code=language)
         except TelegramError:

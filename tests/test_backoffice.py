@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -262,6 +262,66 @@ async def test_anonymous_posts_are_refused(client: TestClient[object, object]) -
             path, data={"csrf_token": token, "language": "nl"}, allow_redirects=False
         )
         assert response.status == 401
+
+
+def every_route(app: web.Application) -> list[tuple[str, str]]:
+    """(method, a concrete path) for every route the back-office serves."""
+    samples = {"reference": "BXL-2026-00001", "id": "1", "message_id": "1", "coach_id": "1"}
+    found = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix")
+        if route.method == "HEAD" or path is None or path.startswith("/static"):
+            continue
+        found.append((route.method, re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], path)))
+    return sorted(set(found))
+
+
+async def test_every_route_needs_a_signed_in_user_or_a_token(
+    client: TestClient[object, object],
+) -> None:
+    """Walks the router, so a route added later is covered too."""
+    routes = every_route(client.server.app)  # type: ignore[attr-defined]
+    assert ("GET", "/preview") in routes and ("POST", "/initiatives/upload") in routes
+    token = await csrf_of(client)
+    for method, path in routes:
+        if path in ("/login", "/healthz", "/metrics"):
+            continue  # public, or checked by its own token (test_metrics)
+        if method == "GET":
+            response = await client.get(path, allow_redirects=False)
+            expected = {401} if path.startswith("/api/") else {303}
+        else:
+            # with a valid CSRF token, so that it is the missing sign-in that refuses
+            response = await client.request(
+                method, path, data={"csrf_token": token}, allow_redirects=False
+            )
+            expected = {401, 405} if path.startswith("/api/") else {401}
+        assert response.status in expected, (method, path, response.status)
+        if response.status == 303:
+            assert response.headers["Location"].startswith("/login?next=")
+
+
+async def test_a_reviewer_is_refused_every_admin_route(
+    client: TestClient[object, object],
+) -> None:
+    """Every handler marked for administrators only, found through the router."""
+    app = client.server.app  # type: ignore[attr-defined]
+    admin_only = sorted(
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+        and "reviewer" not in getattr(route.handler, "allowed_roles", {"reviewer"})
+    )
+    assert ("POST", "/outbox/retry-all") in admin_only and ("GET", "/staff") in admin_only
+    assert (await login(client, *REVIEWER)).status == 303
+    token = await csrf_of(client, "/")
+    samples = {"id": "1", "coach_id": "1"}
+    for method, pattern in admin_only:
+        path = re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], pattern)
+        response = await client.request(
+            method, path, data={"csrf_token": token}, allow_redirects=False
+        )
+        assert response.status == 403, (method, path, response.status)
 
 
 async def test_public_paths(client: TestClient[object, object]) -> None:

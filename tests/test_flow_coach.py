@@ -107,6 +107,10 @@ async def test_the_deep_link_links_the_coach(
     async with sessions() as session:
         conversation = await session.get(Conversation, chat.user_id)
         assert conversation is not None and conversation.step == "start"
+    # /coach is in this chat's command menu, in the coach's language
+    [commands] = [p for name, p in chat.telegram.calls if name == "setMyCommands"]
+    assert commands["scope"] == {"type": "chat", "chat_id": chat.user_id}
+    assert "coach" in [c["command"] for c in commands["commands"]]
     # a second tap on the same link
     await chat.send(f"/start coach-{token}")
     assert "Welcome" in chat.telegram.sent(chat.user_id)[-2]["text"]

@@ -159,6 +159,7 @@ def require_role(*roles: str) -> Callable[[Handler], Handler]:
                 return await error_page(request, 403, N_("You do not have access to this page."))
             return await view(request)
 
+        wrapper.allowed_roles = frozenset(roles)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

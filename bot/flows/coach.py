@@ -92,6 +92,8 @@ class CoachAnswer:
     edit: Reply | None = None
     close_pressed: bool = False
     toast: str | None = None
+    coach_commands: str | None = None
+    """Show the coach's command list (with /coach) in this chat, in this language."""
 
 
 def parse_time(text: str) -> time | None:
@@ -430,7 +432,10 @@ class CoachFlow:
                     "new proposal that matches. Send /coach to open this menu at any time."
                 ).format(name=outcome.coach.name)
             )
-            return CoachAnswer(replies=[Reply("✅ " + welcome), await render(session, menu)])
+            return CoachAnswer(
+                replies=[Reply("✅ " + welcome), await render(session, menu)],
+                coach_commands=outcome.coach.language,
+            )
         messages = {
             "expired": t.gettext(
                 "This coach invitation has expired (links are valid for 7 days). Please ask "
@@ -511,7 +516,11 @@ class CoachFlow:
                 menu.save(screen="language", awaiting=None)
         else:
             return CoachAnswer(toast=menu._("Please use the buttons below."))
-        return CoachAnswer(edit=await render(session, menu), toast=toast)
+        return CoachAnswer(
+            edit=await render(session, menu),
+            toast=toast,
+            coach_commands=coach.language if action == "lang" else None,
+        )
 
     async def _initiative_action(
         self, session: AsyncSession, menu: Menu, argument: str

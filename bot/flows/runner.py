@@ -67,6 +67,8 @@ class Result:
     """Remove the buttons of the message whose button was pressed (the question is answered)."""
     toast: str | None = None
     """Short text for the answer to a button press."""
+    coach_commands: str | None = None
+    """Show the coach's command list (with /coach) in this chat, in this language."""
 
 
 class Runner:
@@ -117,6 +119,7 @@ class Runner:
                     edit=coach.edit,
                     close_pressed=coach.close_pressed,
                     toast=coach.toast,
+                    coach_commands=coach.coach_commands,
                 )
             services = ChatServices(
                 session,
