@@ -36,7 +36,12 @@ After a retryable failure the chat's remaining messages in the batch are given b
 so one chat's messages keep their order within a batch.
 
 Pacing: at most one message per `per_chat_interval` seconds to a chat and `global_rate` per
-second overall (Telegram's limits are about 1 message/s per chat and 30/s per bot).
+second overall (Telegram's limits are about 1 message/s per chat and 30/s per bot). The
+`Pacer` is ours because the claim loop needs to know which chats must wait (to leave their
+rows unclaimed) and a 429 defers one chat only. Underneath, the process's bot carries
+python-telegram-bot's `AIORateLimiter` (`bot.telegram_bot.telegram_rate_limiter`), which
+keeps every request of the process, direct replies included, under 30/s overall and
+20/min per group.
 """
 
 from __future__ import annotations

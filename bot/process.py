@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
+from telegram.ext import ExtBot
 
 from bot.announcements import Announcer
 from bot.coach_alerts import BotUsername, run_digests
@@ -27,7 +28,7 @@ from bot.flows.runner import Runner
 from bot.initiatives import seed_starter_catalogue
 from bot.matcher import Matcher
 from bot.settings import Settings
-from bot.telegram_bot import build_application, register_commands
+from bot.telegram_bot import build_application, register_commands, telegram_rate_limiter
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 from storage.staff import staff_count
@@ -180,7 +181,11 @@ async def serve_dispatcher(settings: Settings) -> None:
     assert settings.telegram_token is not None
     engine = create_engine(settings.database_url)
     stop = _stop_on_signals()
-    bot = Bot(settings.telegram_token, base_url=settings.telegram_api_url)
+    bot = ExtBot(
+        settings.telegram_token,
+        base_url=settings.telegram_api_url,
+        rate_limiter=telegram_rate_limiter(),
+    )
     try:
         async with bot:
             sessionmaker = create_sessionmaker(engine)

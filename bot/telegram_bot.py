@@ -23,6 +23,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -248,6 +249,11 @@ async def register_commands(application: Application, default_language: str) -> 
             log.warning("could not register the commands for %s", language or "default")
 
 
+def telegram_rate_limiter() -> AIORateLimiter:
+    """Telegram's documented limits; a 429 is not retried here (the outbox retries)."""
+    return AIORateLimiter(max_retries=0)
+
+
 def build_application(
     token: str,
     base_url: str,
@@ -256,7 +262,11 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    rate_limited: bool = True,
 ) -> Application:  # type: ignore[type-arg]
+    """The bot. `rate_limited`: every request of the process (replies and the outbox) stays
+    under Telegram's limits, 30 messages a second overall and 20 a minute per group, through
+    python-telegram-bot's AIORateLimiter (flood errors are left to the caller)."""
     frontend = TelegramFrontend(runner, default_language)
     builder = (
         ApplicationBuilder()
@@ -269,6 +279,8 @@ def build_application(
             )
         )
     )
+    if rate_limited:
+        builder = builder.rate_limiter(telegram_rate_limiter())
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:

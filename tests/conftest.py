@@ -97,6 +97,7 @@ async def app(runner: Runner, telegram: FakeTelegram) -> AsyncIterator[Any]:
         "fr",
         request=telegram,
         get_updates_request=FakeTelegram(),
+        rate_limited=False,
     )
     async with application:
         yield application

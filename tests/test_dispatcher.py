@@ -496,3 +496,16 @@ def test_signature_is_hex_hmac_sha256_of_the_body() -> None:
     assert (
         signature("key", b"{}") == "sha256=" + hmac.new(b"key", b"{}", hashlib.sha256).hexdigest()
     )
+
+
+def test_the_bot_of_the_process_keeps_telegram_limits(runner: Any) -> None:
+    """Replies and the outbox share one AIORateLimiter: 30/s overall, 20/min per group."""
+    from telegram.ext import AIORateLimiter
+
+    from bot.telegram_bot import build_application
+
+    application = build_application(TOKEN, "http://127.0.0.1:9/bot", runner, "fr")
+    limiter = application.bot.rate_limiter
+    assert isinstance(limiter, AIORateLimiter)
+    assert limiter._base_limiter.max_rate == 30 and limiter._group_max_rate == 20
+    assert limiter._max_retries == 0  # flood errors go back to the outbox's retries

@@ -266,6 +266,7 @@ async def test_the_menu_survives_a_new_application(
         "fr",
         request=telegram,
         get_updates_request=FakeTelegram(),
+        rate_limited=False,
     )
     async with other:
         restarted = FakeChat(other, telegram, chat.user_id, "nl")
