@@ -25,6 +25,7 @@ from storage.database import create_sessionmaker
 from storage.models import Initiative
 from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import StaffExists, add_staff, staff_by_email
+from storage.workflow import take_proposal
 
 # aiohttp-session 2.12 stores its state under string request keys, for which aiohttp 3.14
 # warns (aiohttp itself ignores that warning by default; the tests turn warnings into errors).
@@ -595,6 +596,19 @@ async def test_detail_page(admin: TestClient[object, object], data: dict[str, st
     assert all_calls()["inspirons_projet"].name("en") in body
     assert "Status change" in body and 'id="history"' in body
     assert "by the citizen" in body
+
+
+async def test_who_took_a_proposal_in_the_staff_group_is_shown(
+    admin: TestClient[object, object],
+    data: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        _proposal, took = await take_proposal(session, data["xss"], "Ana <Peeters>")
+        assert took
+    body = await page(admin, f"/proposals/{data['xss']}")
+    assert "Ana &lt;Peeters&gt;" in body
+    assert "Taken in hand in the staff group" in body  # the history's event
 
 
 async def test_unknown_reference_is_404(admin: TestClient[object, object]) -> None:

@@ -79,6 +79,7 @@ EVENT_KINDS = {
     "answer": N_("Answer to the citizen"),
     "note": N_("Internal note"),
     "reply": N_("The citizen's reply"),
+    "taken": N_("Taken in hand in the staff group"),
 }
 ANSWER_LIMIT = 3000
 
@@ -400,6 +401,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             "coaches": await coach_feedback(request, proposal.id),
             "events": events,
             "updated": t.datetime(proposal.updated_at),
+            "taken": t.datetime(proposal.taken_at) if proposal.taken_at else None,
             "anonymised": t.datetime(proposal.anonymised_at) if proposal.anonymised_at else None,
             "next_statuses": [
                 (status, status_label(t, status))
