@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.coach_alerts import enqueue_coach_alerts
+from bot.coach_alerts import enqueue_coach_alerts, withdraw_alerts
 from bot.flows.staff_group import staff_summary, take_buttons
 from bot.proposal_data import proposal_record
 from storage.models import Proposal, ProposalEvent
-from storage.outbox import enqueue
+from storage.outbox import enqueue, outbox_row
 from storage.proposals import matched_initiative_names
 
 
@@ -53,7 +53,11 @@ class Announcer:
     async def status_changed(
         self, session: AsyncSession, proposal: Proposal, event: ProposalEvent
     ) -> None:
-        if self.webhook and not proposal.is_test:
+        if proposal.is_test:
+            return
+        if event.to_status == "withdrawn":
+            await self._withdrawn(session, proposal)
+        if self.webhook:
             change = {
                 "from": event.from_status,
                 "to": event.to_status,
@@ -62,6 +66,25 @@ class Announcer:
             }
             await self._push(
                 session, proposal, "proposal.status_changed", f"event:{event.id}", change
+            )
+
+    async def _withdrawn(self, session: AsyncSession, proposal: Proposal) -> None:
+        """The staff group's message and the coaches' alerts say so, without buttons."""
+        await withdraw_alerts(session, proposal)
+        staff_message = await outbox_row(session, f"staff:new:{proposal.id}")
+        if staff_message is not None and staff_message.chat_id is not None:
+            matched = await matched_initiative_names(session, proposal.id)
+            await enqueue(
+                session,
+                kind="telegram_edit",
+                chat_id=staff_message.chat_id,
+                payload={
+                    "edit_of": staff_message.id,
+                    "text": staff_summary(
+                        proposal, self.staff_language, self.back_office_url, matched
+                    ),
+                },
+                dedupe_key=f"staff:withdrawn:{proposal.id}",
             )
 
     async def _push(

@@ -73,7 +73,7 @@ from storage.coaches import (
     take_proposal,
 )
 from storage.models import Proposal, ProposalMatch, utcnow
-from storage.outbox import OutboxMessage, enqueue
+from storage.outbox import enqueue, outbox_row
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +195,8 @@ async def enqueue_coach_alerts(
 
 
 async def _outbox_id(session: AsyncSession, dedupe_key: str) -> int | None:
-    result = await session.execute(
-        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
-    )
-    return result.scalar_one_or_none()
+    row = await outbox_row(session, dedupe_key)
+    return None if row is None else row.id
 
 
 async def queue_alert(
@@ -347,6 +345,9 @@ async def render_alert(
         "",
         "<i>" + _why_text(t, alert.why, names) + "</i>",
     ]
+    if proposal.status == "withdrawn":
+        lines += ["", "↩ <b>" + t.gettext("The citizen withdrew this proposal.") + "</b>"]
+        return Card("\n".join(lines), [])
     mine = take is not None and take.coach_id == alert.coach_id
     if mine:
         lines += ["", "✅ <b>" + t.gettext("You took it.") + "</b>"]
@@ -463,6 +464,38 @@ async def take_alert(
     return TakeOutcome(True, take)
 
 
+async def withdraw_alerts(session: AsyncSession, proposal: Proposal) -> int:
+    """The citizen withdrew the proposal: every alert about it says so, without buttons.
+
+    Alerts already queued or sent are edited through the outbox; digests are rewritten.
+    Returns the number of edits queued.
+    """
+    edits = 0
+    digests: set[int] = set()
+    for alert in await alerts_of_proposal(session, proposal.id):
+        coach = alert.coach
+        if alert.outbox_id is None or coach.chat_id is None:
+            continue
+        if alert.digest_date is not None:
+            digests.add(alert.outbox_id)
+            continue
+        card = await render_alert(session, alert, coach, proposal)
+        await enqueue(
+            session,
+            kind="telegram_edit",
+            chat_id=coach.chat_id,
+            payload={"edit_of": alert.outbox_id, "text": card.text, "buttons": card.buttons},
+            dedupe_key=f"coach-withdrawn:{alert.id}",
+        )
+        edits += 1
+    for outbox_id in sorted(digests):
+        await queue_digest_edit(
+            session, outbox_id, f"coach-digest-withdrawn:{outbox_id}:{proposal.id}"
+        )
+        edits += 1
+    return edits
+
+
 async def load_alert(session: AsyncSession, alert_id: int) -> CoachAlert | None:
     return await alert_by_id(session, alert_id)
 
@@ -501,7 +534,9 @@ async def render_digest(session: AsyncSession, coach: Coach, alerts: Sequence[Co
             f"{escape(proposal.reference)} · {escape(commune_name(t, proposal))} · "
             f"{escape(themes_text(t, proposal.themes) or '—')}"
         )
-        if take is not None and take.coach_id == coach.id:
+        if proposal.status == "withdrawn":
+            lines.append("↩ " + t.gettext("The citizen withdrew this proposal."))
+        elif take is not None and take.coach_id == coach.id:
             lines.append("✅ " + t.gettext("You took it."))
         elif take is not None:
             lines.append("✋ " + escape(t.gettext("Taken by {name}.").format(name=take.coach.name)))

@@ -122,6 +122,13 @@ class Matcher:
         )
         self._last_proposal_id = max(self._last_proposal_id, proposal.id)
 
+    def forget_proposal(self, proposal_id: int) -> None:
+        """A withdrawn proposal is no longer shown as similar (in this process at once; other
+        processes at their next full rebuild)."""
+        document_id = f"p{proposal_id}"
+        self.index.remove(document_id)
+        self._entries.pop(document_id, None)
+
     def search(self, query: Query, exclude: tuple[str, ...] = ()) -> list[Similar]:
         return [self._describe(match) for match in self.index.search(query, MAX_MATCHES, exclude)]
 

@@ -259,6 +259,14 @@ async def retry_dead(session: AsyncSession, message_id: int) -> bool:
     return True
 
 
+async def outbox_row(session: AsyncSession, dedupe_key: str) -> OutboxMessage | None:
+    """The message queued under `dedupe_key`, if any."""
+    result = await session.execute(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
+    )
+    return result.scalar_one_or_none()
+
+
 async def get_message(session: AsyncSession, message_id: int) -> OutboxMessage | None:
     """The row, locked for update where the database can."""
     return await session.get(

@@ -20,8 +20,10 @@ from bot.coach_alerts import (
     run_digests,
     send_pending_now,
     take_alert,
+    withdraw_alerts,
     write_digests,
 )
+from bot.i18n import Translator
 from storage.coaches import (
     COMMUNE,
     DIGEST,
@@ -278,6 +280,36 @@ async def test_taking_edits_the_others_alerts(sessions: async_sessionmaker[Async
         actions = [b["callback_data"].split(":")[1] for r in edit.payload["buttons"] for b in r]
         assert "take" not in actions and "nr" in actions
     assert [a.status for a in await alerts(sessions)] == [TAKEN_BY_OTHER, QUEUED, TAKEN_BY_OTHER]
+
+
+async def test_a_withdrawn_proposal_is_said_in_every_alert_and_digest(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await coach(sessions, 501, name="Anne", language="nl", follows=((THEME, "compost"),))
+    await coach(
+        sessions, 502, name="Bruno", language="fr", follows=((THEME, "compost"),), mode=DIGEST
+    )
+    await submit(sessions, "p1")
+    async with sessions.begin() as session:
+        await write_digests(session, NOW + timedelta(days=1))
+    immediate, in_digest = await alerts(sessions)
+    async with sessions.begin() as session:
+        proposal = await session.get(Proposal, immediate.proposal_id)
+        assert proposal is not None
+        proposal.status = "withdrawn"
+        assert await withdraw_alerts(session, proposal) == 2
+    edits = {r.chat_id: r for r in await outbox(sessions) if r.kind == "telegram_edit"}
+    assert edits[501].payload["edit_of"] == immediate.outbox_id
+    assert (
+        Translator("nl").gettext("The citizen withdrew this proposal.")
+        in edits[501].payload["text"]
+    )
+    assert edits[501].payload["buttons"] == []  # nothing left to take
+    assert edits[502].payload["edit_of"] == in_digest.outbox_id
+    assert (
+        Translator("fr").gettext("The citizen withdrew this proposal.")
+        in edits[502].payload["text"]
+    )
 
 
 # ------------------------------------------------------------------ the digest

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.announcements import Announcer
 from bot.flows.staff_group import TAKE_PREFIX
+from bot.i18n import Translator
 from storage.database import create_sessionmaker
 from storage.models import Proposal, ProposalEvent
 from storage.outbox import OutboxMessage
@@ -133,3 +134,24 @@ async def test_test_proposals_announce_nothing(
     async with create_sessionmaker(engine)() as session:
         assert (await session.execute(select(Proposal.is_test))).scalar_one() is True
     assert await outbox(engine) == []
+
+
+async def test_a_withdrawal_edits_the_staff_message_and_is_pushed(
+    make_chat: Any, engine: AsyncEngine
+) -> None:
+    chat = await submit(make_chat)
+    await chat.send("/withdraw")
+    await chat.press("BXL-2026-00001")
+    await chat.press("Oui")
+    staff, _submitted, *later = await outbox(engine)
+    edit = next(row for row in later if row.kind == "telegram_edit")
+    assert (edit.chat_id, edit.payload["edit_of"]) == (STAFF_GROUP, staff.id)
+    assert Translator("nl").gettext("Withdrawn by the citizen.") in edit.payload["text"]
+    assert "buttons" not in edit.payload  # nobody can take it any more
+    push = next(row for row in later if row.kind == "webhook")
+    assert push.payload["body"]["change"] == {
+        "from": "submitted",
+        "to": "withdrawn",
+        "at": push.payload["body"]["change"]["at"],
+        "by": "citizen",
+    }

@@ -27,9 +27,12 @@ async def stored(engine: AsyncEngine) -> tuple[Proposal, list[ProposalEvent]]:
 
 
 async def test_withdraw_after_confirmation_is_recorded_for_the_staff(
-    make_chat: Any, engine: AsyncEngine
+    make_chat: Any, engine: AsyncEngine, runner: Any
 ) -> None:
     chat = await submitted(make_chat)
+    async with create_sessionmaker(engine)() as session:
+        await runner.matcher.refresh(session)
+    assert "p1" in runner.matcher.index  # shown to others as a similar proposal
     await chat.send("/status")
     assert "/withdraw" in chat.last_text()
     await chat.send("/withdraw")
@@ -47,6 +50,7 @@ async def test_withdraw_after_confirmation_is_recorded_for_the_staff(
         "submitted",
         "withdrawn",
     )
+    assert "p1" not in runner.matcher.index  # no longer
     await chat.send("/withdraw")  # nothing left to withdraw
     assert "aucune proposition" in chat.last_text().lower()
 

@@ -84,7 +84,9 @@ class ChatServices:
         withdrawn = await withdraw_proposal(self.session, self.user_id, reference)
         if withdrawn is None:
             return False
-        await self.announcer.status_changed(self.session, *withdrawn)
+        proposal, event = withdrawn
+        await self.announcer.status_changed(self.session, proposal, event)
+        self.matcher.forget_proposal(proposal.id)
         return True
 
     async def attach_reply(self, text: str) -> str | None:

@@ -43,12 +43,14 @@ def staff_summary(
     lines += ["", f'<a href="{escape(url)}">' + t.gettext("Open in the back-office") + "</a>"]
     if proposal.taken_by:
         lines += ["", t.gettext("✋ Taken by {name}").format(name=escape(proposal.taken_by))]
+    if proposal.status == "withdrawn":
+        lines += ["", "↩ <b>" + t.gettext("Withdrawn by the citizen.") + "</b>"]
     return "\n".join(lines)
 
 
 def take_buttons(proposal: Proposal, language: str) -> list[list[dict[str, Any]]]:
     """The outbox payload's buttons: "take it" until someone took the proposal."""
-    if proposal.taken_by:
+    if proposal.taken_by or proposal.status == "withdrawn":
         return []
     t = Translator(language)
     return [
