@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -467,6 +468,21 @@ async def test_upload_without_a_file(admin: TestClient[object, object]) -> None:
     response = await admin.post("/initiatives/upload", data=form)
     assert response.status == 400
     assert "Choose a CSV file to upload." in await response.text()
+
+
+async def test_a_file_over_the_limit_gets_a_page_and_changes_nothing(
+    admin: TestClient[object, object], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    before = await snapshot(sessions)
+    rows = HEADER.encode() + b"e1,Nom\n" * (17 * 1024 * 1024 // 7)  # about 17 MB
+    form = FormData()
+    form.add_field("csrf_token", await token_of(admin))
+    form.add_field("file", io.BytesIO(rows), filename="big.csv", content_type="text/csv")
+    response = await admin.post("/initiatives/upload", data=form)
+    body = await response.text()
+    assert response.status == 413, response.status
+    assert "16 MB at most" in body and "<html" in body
+    assert await snapshot(sessions) == before
 
 
 def import_messages() -> list[str]:

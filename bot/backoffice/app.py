@@ -45,6 +45,8 @@ SESSION_MAX_AGE = 12 * 60 * 60
 SESSION_USER = "uid"
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics"})  # /metrics checks its own token
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+"""A catalogue file of about 50 000 initiatives."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -88,7 +90,14 @@ async def csrf_middleware(request: web.Request, handler: views.Handler) -> web.S
             "application/x-www-form-urlencoded",
             "multipart/form-data",
         ):
-            supplied = (await request.post()).get(CSRF_FIELD)
+            try:
+                supplied = (await request.post()).get(CSRF_FIELD)
+            except web.HTTPRequestEntityTooLarge:
+                return await error_page(
+                    request,
+                    413,
+                    N_("This file is too large: 16 MB at most. Split it and send the parts."),
+                )
         if not csrf_valid(session, supplied):
             return await error_page(
                 request,
@@ -159,7 +168,7 @@ def create_app(
     """
     if default_language not in LANGUAGES:
         raise ValueError(f"unknown default language {default_language!r}")
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
     app[SESSIONMAKER] = sessionmaker
     app[DEFAULT_LANGUAGE] = default_language
     app[THROTTLE] = throttle or LoginThrottle()
