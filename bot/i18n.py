@@ -25,6 +25,10 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 BABEL_LOCALES: dict[str, str] = {"fr": "fr_BE", "nl": "nl_BE", "en": "en"}
 
 
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
+"""Each language in its own words, as people pick it."""
+
+
 def N_(message: str) -> str:
     """Mark a string for extraction; it is translated later, where it is shown."""
     return message

@@ -15,8 +15,7 @@ from aiohttp import web
 
 from bot.backoffice.auth import hash_password, require_role
 from bot.backoffice.common import SESSIONMAKER, STAFF, render, translator
-from bot.backoffice.views import LANGUAGE_NAMES
-from bot.i18n import N_
+from bot.i18n import LANGUAGE_NAMES, N_
 from bot.parsers import ParseError, parse_email
 from storage.staff import (
     ROLES,

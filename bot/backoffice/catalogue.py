@@ -28,9 +28,9 @@ from bot.backoffice.common import (
     render,
     translator,
 )
-from bot.backoffice.views import LANGUAGE_NAMES, PER_PAGE
+from bot.backoffice.views import PER_PAGE
 from bot.flows.intake import ACTOR_KINDS
-from bot.i18n import BRUSSELS, N_, Translator
+from bot.i18n import BRUSSELS, LANGUAGE_NAMES, N_, Translator
 from bot.initiatives import ImportResult, catalogue_format, import_catalogue
 from bot.matcher import REFRESH_SECONDS
 from matching.calls import Call, all_calls

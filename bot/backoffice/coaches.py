@@ -18,7 +18,7 @@ from aiohttp_session import get_session
 from bot.backoffice.auth import require_role
 from bot.backoffice.common import SESSIONMAKER, STAFF, error_page, render, translator
 from bot.coach_alerts import DEEP_LINK_PREFIX, invite_link
-from bot.i18n import N_, Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
 from storage.coaches import (
@@ -49,7 +49,6 @@ from storage.models import utcnow
 BotUsername = Callable[[], Awaitable[str | None]]
 BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")
 FLASH = "coach_invite"
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 ALERT_STATUS_LABELS = {
     QUEUED: N_("being sent"),
     DIGEST_PENDING: N_("waiting for the daily digest"),

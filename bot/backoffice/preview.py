@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from bot.backoffice.common import STAFF, error_page, render, translator
 from bot.emulator.client import EmulatorClient
-from bot.i18n import N_
+from bot.i18n import LANGUAGE_NAMES, N_
 from bot.settings import LANGUAGES
 
 PREVIEW_CLIENT = web.AppKey("preview_client", EmulatorClient)
@@ -92,7 +92,7 @@ async def preview_page(request: web.Request) -> web.Response:
     context: dict[str, Any] = {
         "available": client is not None,
         "language": language,
-        "languages": [("fr", "Français"), ("nl", "Nederlands"), ("en", "English")],
+        "languages": list(LANGUAGE_NAMES.items()),
         "bubbles": [],
         "error": None,
     }

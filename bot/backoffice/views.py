@@ -36,7 +36,7 @@ from bot.backoffice.common import (
 )
 from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
 from bot.flows.intake import ACTOR_KINDS
-from bot.i18n import N_, Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.notifications import review_message
 from bot.settings import LANGUAGES
 from bot.wording import call_name, commune_name, money, reason_text, themes_text
@@ -65,7 +65,6 @@ STATUS_LABELS: dict[str, str] = {
     # The citizen reads "waiting for your answer"; staff wait for the citizen.
     "needs_info": N_("waiting for the citizen's answer"),
 }
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 SORT_LABELS = {
     "newest": N_("Newest first"),
     "oldest": N_("Oldest first"),

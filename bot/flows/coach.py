@@ -54,7 +54,7 @@ from bot.flows.base import (
     escape,
     rows,
 )
-from bot.i18n import N_, Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.settings import LANGUAGES
 from matching.communes import sorted_for_language
 from matching.text import fold
@@ -79,7 +79,6 @@ MENU_PREFIX = MENU + ":"
 PER_PAGE = 8
 DIGEST_TIMES = ("07:00", "08:00", "09:00", "12:00", "13:00", "17:00", "18:00", "20:00")
 TIME_TEXT = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:hH.]\s*([0-5]\d)?\s*$")
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 SHOWN_FOLLOWED = 10
 LABEL_LENGTH = 48
 

@@ -24,7 +24,7 @@ from bot.flows.base import (
     rows,
     stay,
 )
-from bot.i18n import BRUSSELS, N_
+from bot.i18n import BRUSSELS, LANGUAGE_NAMES, N_
 from bot.parsers import (
     ParseError,
     ParseErrorCode,
@@ -52,7 +52,6 @@ MAX_THEMES = 3
 REVIEW_DESCRIPTION_LENGTH = 1000
 """Longer descriptions are cut in the review, which must fit one Telegram message."""
 
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 
 ACTOR_KINDS: dict[str, str] = {
     "individual": N_("An individual citizen"),
