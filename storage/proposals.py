@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from storage.database import dialect_insert
 from storage.models import (
@@ -155,11 +156,12 @@ async def matched_initiative_names(session: AsyncSession, proposal_id: int) -> l
 
 
 async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Proposal]:
-    """The citizen's own proposals, newest first."""
+    """The citizen's own proposals, newest first, with their history."""
     result = await session.execute(
         select(Proposal)
         .join(Citizen, Proposal.citizen_id == Citizen.id)
         .where(Citizen.telegram_user_id == telegram_user_id)
+        .options(selectinload(Proposal.events))
         .order_by(Proposal.submitted_at.desc(), Proposal.id.desc())
     )
     return list(result.scalars())

@@ -13,6 +13,7 @@ from bot.flows.base import decode_callback, encode_callback
 from bot.telegram_bot import register_commands
 from storage.database import create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal
+from storage.workflow import review
 
 TITLE = "A repair café in Ixelles"
 DESCRIPTION = "Once a month, volunteers and a local business help neighbours fix their things."
@@ -445,6 +446,28 @@ async def test_status_lists_only_my_proposals(make_chat: Any) -> None:
     status = mine.telegram.sent(mine.user_id)[-1]["text"]
     assert "BXL-2026-00001" in status and "submitted" in status
     assert "BXL-2026-00002" not in status
+
+
+async def test_status_repeats_the_staffs_answer_but_never_a_note(
+    make_chat: Any, engine: AsyncEngine
+) -> None:
+    chat = make_chat("en")
+    await to_review(chat)
+    await chat.press("Submit")
+    async with create_sessionmaker(engine).begin() as session:
+        [proposal] = (await session.execute(select(Proposal))).scalars()
+        await review(
+            session,
+            proposal,
+            actor="staff@example.brussels",
+            to_status="needs_info",
+            answer="Which street exactly? <Thanks>",
+            note="budget seems high",
+        )
+    await chat.send("/status")
+    status = chat.telegram.sent(chat.user_id)[-1]["text"]
+    assert "The staff's answer" in status and "Which street exactly? &lt;Thanks&gt;" in status
+    assert "budget seems high" not in status
 
 
 async def test_delete_me_erases_personal_data(make_chat: Any, engine: AsyncEngine) -> None:

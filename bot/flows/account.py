@@ -11,6 +11,9 @@ from bot.flows.intake import DoneStep, new_draft, shorten
 from bot.i18n import N_
 from storage.workflow import WITHDRAWABLE
 
+ANSWER_SHOWN = 300
+"""Characters of the staff's answer repeated in /status (the full text came as a message)."""
+
 STATUS_LABELS: dict[str, str] = {
     "submitted": N_("submitted"),
     "in_review": N_("in review"),
@@ -67,6 +70,15 @@ async def status_reply(ctx: Context) -> Reply:
             f"\n<b>{escape(proposal.reference)}</b> · {escape(proposal.title)}\n"
             f"{status} · {ctx.t.date(proposal.submitted_at)}"
         )
+        answers = [e for e in proposal.events if e.kind == "answer" and e.text]
+        if answers:  # the staff's latest official answer (internal notes are never shown)
+            lines.append(
+                "💬 "
+                + ctx._("The staff's answer ({date}):").format(
+                    date=ctx.t.date(answers[-1].created_at)
+                )
+                + f" <i>{escape(shorten(answers[-1].text or '', ANSWER_SHOWN))}</i>"
+            )
     if any(p.status in WITHDRAWABLE for p in proposals):
         lines.append("\n" + ctx._("/withdraw withdraws a proposal you no longer want to make."))
     return Reply("\n".join(lines))
