@@ -32,8 +32,8 @@ Errors: ``RetryAfter`` (429) retries no sooner than Telegram asks; ``TimedOut`` 
 ``NetworkError`` (5xx, connection problems) retry with exponential backoff; ``Forbidden`` (the
 user blocked the bot), ``BadRequest`` (bad HTML, chat not found) and unknown kinds are dead at
 once with the error text; after `storage.outbox.MAX_ATTEMPTS` tries a row is dead as well.
-After a retryable failure the chat's remaining messages in the batch are given back untried,
-so one chat's messages keep their order within a batch.
+Each chat's messages go out in the order they were queued, one at a time, retries included
+(`storage.outbox.claim_due` only hands out a chat's oldest unsent row).
 
 Pacing: at most one message per `per_chat_interval` seconds to a chat and `global_rate` per
 second overall (Telegram's limits are about 1 message/s per chat and 30/s per bot). The
@@ -304,6 +304,7 @@ class Dispatcher:
                 limit=limit,
                 lease_seconds=self.lease_seconds,
                 skip_chats=skip_chats,
+                chat_gap_seconds=self.pacer.per_chat_interval,
             )
         by_chat: dict[int | None, list[OutboxMessage]] = {}
         for message in claimed:

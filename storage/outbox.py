@@ -26,9 +26,20 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, Integer, String, Text, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from storage.database import dialect_insert
 from storage.models import Base, JsonType, UTCDateTime, utcnow
@@ -49,6 +60,7 @@ class OutboxMessage(Base):
     """One outgoing message. For kind ``telegram`` the payload is ``{"text": <HTML>}``."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_chat_id_status_sent_at", "chat_id", "status", "sent_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -122,6 +134,7 @@ async def claim_due(
     limit: int,
     lease_seconds: float,
     skip_chats: Collection[int | None] = (),
+    chat_gap_seconds: float = 0.0,
 ) -> list[OutboxMessage]:
     """Take up to `limit` due rows, oldest first, and lease them until now + lease_seconds.
 
@@ -130,8 +143,26 @@ async def claim_due(
     so each chat's rows keep their order. Rows locked by another transaction are skipped
     (PostgreSQL). Each claim counts as an attempt. Does not commit: claim in a short
     transaction of its own.
+
+    Per chat, rows go out one at a time and in order, across dispatchers too (one PostgreSQL
+    database): only a chat's oldest unsent row (pending or sending) may be claimed, and not
+    sooner than `chat_gap_seconds` after the chat's last message was sent. So a row waiting
+    for its retry holds back the later rows of its chat (an edit never overtakes the message
+    it edits), and a second dispatcher never sends to a chat the first one is serving.
     """
-    conditions = [_due(now)]
+    other = aliased(OutboxMessage)
+    same_chat = other.chat_id == OutboxMessage.chat_id
+    older_unsent = exists().where(
+        same_chat, other.id < OutboxMessage.id, other.status.in_((PENDING, SENDING))
+    )
+    conditions = [_due(now), ~older_unsent]
+    if chat_gap_seconds > 0:
+        just_sent = exists().where(
+            same_chat,
+            other.status == SENT,
+            other.sent_at > now - timedelta(seconds=chat_gap_seconds),
+        )
+        conditions.append(~just_sent)
     skipped_ids = [chat for chat in skip_chats if chat is not None]
     if skipped_ids:
         conditions.append(

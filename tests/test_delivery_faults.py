@@ -9,6 +9,7 @@ the same row. The drain time of the 1 000-message run is printed (not asserted).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections import Counter, defaultdict
@@ -202,6 +203,11 @@ async def test_a_thousand_messages_through_random_faults_are_delivered_exactly_o
     assert outcomes["429"] >= 40 and outcomes["500"] >= 15 and outcomes["timeout"] >= 8
     assert not set(outcomes) - {"ok", "429", "500", "timeout"}
     assert too_early_retries(attempts) == []
+    # Each chat got its messages in the order they were queued, retries included.
+    accepted = sorted((a for a in attempts if a["outcome"] == "ok"), key=lambda a: a["received_at"])
+    for chat_id in {chat for chat, _ in messages}:
+        queued = [text for chat, text in messages if chat == chat_id]
+        assert [a["text"] for a in accepted if a["chat_id"] == chat_id] == queued
 
 
 # ---- a dispatcher process killed mid-batch ---------------------------------------------------
@@ -412,6 +418,52 @@ async def test_two_dispatchers_on_one_postgresql_database_never_send_a_row_twice
             rows = list((await session.execute(select(OutboxMessage))).scalars())
         assert {row.status for row in rows} == {"sent"}
         assert {row.attempts for row in rows} == {1}  # no row was ever claimed twice
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_two_dispatchers_keep_each_chats_pace_and_order(
+    postgres_root_url: str, emulator: str, client: EmulatorClient
+) -> None:
+    """The per-chat pace and order hold across dispatchers: a chat is served by one of them
+    at a time, and not again sooner than the interval after its last message was sent
+    (storage.outbox.claim_due). Checked from the emulator's arrival times."""
+    url = await fresh_postgres_database(postgres_root_url)
+    await asyncio.to_thread(migrate, url)
+    engines = [create_engine(url), create_engine(url)]
+    interval = 0.25
+    try:
+        sessions = [create_sessionmaker(engine) for engine in engines]
+        messages = texts(18, chats=3, first_chat=35_001)
+        await queue_all(sessions[0], messages)
+        async with Bot(TOKEN, base_url=emulator) as one, Bot(TOKEN, base_url=emulator) as two:
+            dispatchers = [
+                Dispatcher(
+                    maker,
+                    bot,
+                    batch=1,  # one row per claim: both dispatchers keep asking for work
+                    per_chat_interval=interval,
+                    global_rate=1000.0,
+                    idle_seconds=0.02,
+                )
+                for maker, bot in zip(sessions, (one, two), strict=True)
+            ]
+            stop = asyncio.Event()
+            running = [asyncio.create_task(d.run(stop)) for d in dispatchers]
+            try:
+                await eventually(lambda: drained(sessions[1]), 60, "the outbox drains")
+            finally:
+                stop.set()
+                await asyncio.wait_for(asyncio.gather(*running), 10)
+
+        attempts = [a for a in await client.attempts(method="sendMessage") if a["outcome"] == "ok"]
+        for chat_id in {chat for chat, _ in messages}:
+            sent = sorted((a for a in attempts if a["chat_id"] == chat_id), key=lambda a: a["seq"])
+            assert [a["text"] for a in sent] == [t for c, t in messages if c == chat_id]  # order
+            arrivals = [a["received_at"] for a in sent]
+            gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+            assert min(gaps) >= interval - 0.01, (chat_id, gaps)  # the pace, across both
     finally:
         for engine in engines:
             await engine.dispose()

@@ -52,10 +52,20 @@ async def _row(sessions: async_sessionmaker[AsyncSession], key: str) -> OutboxMe
 
 
 async def _claim(
-    sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 10, lease: float = 60
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    limit: int = 10,
+    lease: float = 60,
+    chat_gap_seconds: float = 0.0,
 ) -> list[OutboxMessage]:
     async with sessions.begin() as session:
-        return await claim_due(session, now=now, limit=limit, lease_seconds=lease)
+        return await claim_due(
+            session,
+            now=now,
+            limit=limit,
+            lease_seconds=lease,
+            chat_gap_seconds=chat_gap_seconds,
+        )
 
 
 async def test_enqueue_dedupes_on_the_key(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -89,8 +99,8 @@ async def test_enqueue_is_part_of_the_callers_transaction(
 async def test_claim_due_takes_due_rows_oldest_first_and_leases_them(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    await _add(sessions, "later", now=T0 + timedelta(minutes=5))
-    await _add(sessions, "second", now=T0 + timedelta(seconds=2))
+    await _add(sessions, "later", chat_id=3, now=T0 + timedelta(minutes=5))
+    await _add(sessions, "second", chat_id=2, now=T0 + timedelta(seconds=2))
     await _add(sessions, "first", now=T0)
     claimed = await _claim(sessions, T0 + timedelta(seconds=10), lease=30)
     assert [m.dedupe_key for m in claimed] == ["first", "second"]
@@ -107,6 +117,29 @@ async def test_claim_due_takes_due_rows_oldest_first_and_leases_them(
     later = await _claim(sessions, T0 + timedelta(hours=1), limit=2)
     assert [m.dedupe_key for m in later] == ["first", "second"]
     assert [m.dedupe_key for m in await _claim(sessions, T0 + timedelta(hours=1))] == ["later"]
+
+
+async def test_a_chat_is_served_by_one_dispatcher_at_a_time_and_paced(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """What several dispatchers on one database rely on: while a chat has a message being
+    sent, or sent less than the gap ago, its other rows are not claimed."""
+    await _add(sessions, "a1", chat_id=7)
+    await _add(sessions, "a2", chat_id=7, now=T0 + timedelta(seconds=1))
+    await _add(sessions, "b1", chat_id=8, now=T0 + timedelta(seconds=2))
+    [first] = await _claim(sessions, T0 + timedelta(seconds=5), limit=1)
+    assert first.dedupe_key == "a1"
+    # Another dispatcher, meanwhile: chat 7 is busy, chat 8 is free.
+    other = await _claim(sessions, T0 + timedelta(seconds=5), limit=5)
+    assert [m.dedupe_key for m in other] == ["b1"]
+    async with sessions.begin() as session:
+        row = await session.get(OutboxMessage, first.id)
+        assert row is not None
+        mark_sent(row, now=T0 + timedelta(seconds=6))
+    gap = {"chat_gap_seconds": 1.0}
+    assert await _claim(sessions, T0 + timedelta(seconds=6.5), **gap) == []  # too soon
+    later = await _claim(sessions, T0 + timedelta(seconds=7.5), **gap)
+    assert [m.dedupe_key for m in later] == ["a2"]
 
 
 async def test_an_expired_lease_comes_back(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -206,7 +239,7 @@ async def test_outbox_stats(sessions: async_sessionmaker[AsyncSession]) -> None:
         "oldest_pending_age_seconds": None,
     }
     for index in range(5):
-        await _add(sessions, f"m{index}", now=T0 + timedelta(seconds=index))
+        await _add(sessions, f"m{index}", chat_id=index, now=T0 + timedelta(seconds=index))
     claimed = await _claim(sessions, T0 + timedelta(seconds=1), limit=2)
     async with sessions.begin() as session:
         sent = await session.get(OutboxMessage, claimed[0].id)
@@ -235,7 +268,7 @@ async def test_concurrent_claims_never_take_the_same_row(
     if pg_or_sqlite.dialect.name != "postgresql":
         pytest.skip("row locks (FOR UPDATE SKIP LOCKED) are a PostgreSQL feature")
     for index in range(30):
-        await _add(sessions, f"c{index}", chat_id=index % 3)
+        await _add(sessions, f"c{index}", chat_id=index)
     start = asyncio.Event()
 
     async def claimer() -> list[int]:
