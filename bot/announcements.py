@@ -95,7 +95,10 @@ class Announcer:
         key: str,
         change: dict[str, Any] | None = None,
     ) -> None:
-        body: dict[str, Any] = {"event": event, "proposal": proposal_record(proposal, "fr")}
+        body: dict[str, Any] = {
+            "event": event,
+            "proposal": proposal_record(proposal, self.staff_language),
+        }
         if change is not None:
             body["change"] = change
         await enqueue(
