@@ -123,3 +123,23 @@ def test_telegram_entities_become_safe_html() -> None:
     assert "&lt;b&gt;gras&lt;/b&gt; " in html  # the text itself is never taken as markup
     assert '<a href="https://example.org/?a=1&amp;b=2" rel="noopener noreferrer">lien</a>' in html
     assert "javascript" not in html
+
+
+async def test_a_button_of_a_message_that_is_not_there_is_refused(
+    client: TestClient[Any, Any],
+) -> None:
+    page = await (await client.get("/preview?language=en")).text()
+    token = CSRF_RE.search(page)
+    assert token is not None
+    for message_id in ("999", "not-a-number"):
+        response = await client.post(
+            "/preview/press",
+            data={
+                "csrf_token": token.group(1),
+                "language": "en",
+                "message_id": message_id,
+                "data": "welcome:start:v1",
+            },
+        )
+        assert response.status == 400
+        assert "This button is not valid." in await response.text()

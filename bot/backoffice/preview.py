@@ -10,15 +10,18 @@ from the first message on.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup, escape
 
 from bot.backoffice.common import STAFF, error_page, render, translator
-from bot.emulator.client import EmulatorClient
+from bot.emulator.client import EmulatorClient, EmulatorError
 from bot.i18n import LANGUAGE_NAMES, N_
 from bot.settings import LANGUAGES
+
+log = logging.getLogger(__name__)
 
 PREVIEW_CLIENT = web.AppKey("preview_client", EmulatorClient)
 PREVIEW_USER_BASE = 7_000_000_000_000
@@ -126,7 +129,8 @@ async def _act(request: web.Request, kind: str) -> web.StreamResponse:
                 raise web.HTTPSeeOther(f"/preview?language={language}#composer")
             await client.send_text(user_id, text, language_code=language)
         await client.wait_for_reply(user_id, timeout=REPLY_TIMEOUT)
-    except ValueError:
+    except (ValueError, EmulatorError):  # a forged form, or a message no longer there
+        log.info("preview: refused %s for staff %s", kind, request[STAFF].id, exc_info=True)
         return await error_page(request, 400, N_("This button is not valid."))
     except TimeoutError:
         return await error_page(
