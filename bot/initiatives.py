@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from matching.catalogue import CatalogueError, Rejection, parse_catalogue
+from matching.catalogue import CatalogueError, Rejection, parse_catalogue, problem
 from storage.initiatives import UpsertReport, catalogue_stamp, upsert_initiatives
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class ImportResult:
 def catalogue_format(path: Path) -> str:
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in ("csv", "json"):
-        raise CatalogueError(f"{path.name}: the file must end in .csv or .json")
+        raise CatalogueError(problem("bad_format", value=path.name))
     return suffix
 
 

@@ -23,8 +23,61 @@ REQUIRED = ("external_id", "name")
 MAX_LENGTHS = {"external_id": 100, "name": 300, "description": 5000, "url": 500}
 
 
+PROBLEMS: dict[str, str] = {
+    "not_text": "{field} must be text",
+    "empty": "{field} is empty",
+    "too_long": "{field} is longer than {limit} characters",
+    "unknown_commune": "unknown commune {value!r}",
+    "bad_language": "language must be fr, nl or en, not {value!r}",
+    "bad_url": "url must start with http:// or https://",
+    "bad_themes": "themes must be text separated by ; or a list",
+    "unknown_themes": "unknown theme(s) {value} (known: {known})",
+    "repeated_id": "external_id repeated in the file",
+    "not_utf8": (
+        "the file is not UTF-8 text (byte {byte}): save it as UTF-8 (in Excel: “CSV UTF-8”) "
+        "and try again"
+    ),
+    "bad_format": "{value}: the file must end in .csv or .json",
+    "empty_file": "the file is empty",
+    "missing_columns": (
+        "missing column(s) {value}; the header must name at least external_id and name "
+        "(all columns: {columns})"
+    ),
+    "bad_csv": "the CSV is malformed (line {line}): {detail}",
+    "bad_json": "the JSON is malformed (line {line}): {detail}",
+    "not_a_list": "the JSON must be a list of objects with the catalogue's keys",
+}
+"""Why a file or a row is refused, in English for the command line; other readers translate
+the code and its values (the back-office does)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return PROBLEMS[self.code].format(**dict(self.values))
+
+
+def problem(code: str, **values: object) -> Problem:
+    return Problem(code, tuple((key, str(value)) for key, value in values.items()))
+
+
 class CatalogueError(Exception):
-    """The whole file is refused; the message says why, for a person."""
+    """The whole file is refused; `problem` says why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class RowError(ValueError):
+    """One row is refused; `problem` says why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -43,7 +96,11 @@ class Rejection:
     row: int
     """1-based data row (the header is not counted), or the index in a JSON list plus one."""
     external_id: str | None
-    reason: str
+    problem: Problem
+
+    @property
+    def reason(self) -> str:
+        return str(self.problem)
 
 
 def parse_catalogue(data: bytes, format: str) -> tuple[list[InitiativeRecord], list[Rejection]]:
@@ -51,22 +108,19 @@ def parse_catalogue(data: bytes, format: str) -> tuple[list[InitiativeRecord], l
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CatalogueError(
-            f"the file is not UTF-8 text (byte {error.start}): save it as UTF-8 "
-            "(in Excel: “CSV UTF-8”) and try again"
-        ) from None
+        raise CatalogueError(problem("not_utf8", byte=error.start)) from None
     if format == "csv":
         rows = _csv_rows(text)
     elif format == "json":
         rows = _json_rows(text)
     else:
-        raise CatalogueError(f"unknown format {format!r}: use a .csv or .json file")
+        raise CatalogueError(problem("bad_format", value=format))
     return _validate(rows)
 
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
     if not text.strip():
-        raise CatalogueError("the file is empty")
+        raise CatalogueError(problem("empty_file"))
     header = text.splitlines()[0]
     delimiter = max(",;\t", key=header.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -74,23 +128,22 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise CatalogueError(
-            "missing column(s) " + ", ".join(missing) + "; the header must name at least "
-            "external_id and name (all columns: " + ",".join(COLUMNS) + ")"
+            problem("missing_columns", value=", ".join(missing), columns=",".join(COLUMNS))
         )
     reader.fieldnames = columns
     try:
         return [dict(row) for row in reader]
     except csv.Error as error:
-        raise CatalogueError(f"the CSV is malformed (line {reader.line_num}): {error}") from None
+        raise CatalogueError(problem("bad_csv", line=reader.line_num, detail=error)) from None
 
 
 def _json_rows(text: str) -> list[dict[str, Any]]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise CatalogueError(f"the JSON is malformed (line {error.lineno}): {error.msg}") from None
+        raise CatalogueError(problem("bad_json", line=error.lineno, detail=error.msg)) from None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise CatalogueError("the JSON must be a list of objects with the catalogue's keys")
+        raise CatalogueError(problem("not_a_list"))
     return value
 
 
@@ -99,7 +152,7 @@ def _text(row: Mapping[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str | int | float):
-        raise ValueError(f"{key} must be text")
+        raise RowError(problem("not_text", field=key))
     return " ".join(str(value).split()) if key != "description" else str(value).strip()
 
 
@@ -112,12 +165,12 @@ def _themes(value: Any) -> tuple[str, ...]:
     elif isinstance(value, list):
         items = value
     else:
-        raise ValueError("themes must be text separated by ; or a list")
+        raise RowError(problem("bad_themes"))
     themes = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
     unknown = [t for t in themes if t not in theme_ids()]
     if unknown:
-        raise ValueError(
-            "unknown theme(s) " + ", ".join(unknown) + " (known: " + ", ".join(theme_ids()) + ")"
+        raise RowError(
+            problem("unknown_themes", value=", ".join(unknown), known=", ".join(theme_ids()))
         )
     return themes
 
@@ -129,22 +182,22 @@ def _record(row: Mapping[str, Any]) -> InitiativeRecord:
     }
     for key in REQUIRED:
         if not values[key]:
-            raise ValueError(f"{key} is empty")
+            raise RowError(problem("empty", field=key))
     for key, limit in MAX_LENGTHS.items():
         if len(values[key]) > limit:
-            raise ValueError(f"{key} is longer than {limit} characters")
+            raise RowError(problem("too_long", field=key, limit=limit))
     commune = None
     if values["commune"]:
         matches = find_commune(values["commune"])
         if not matches:
-            raise ValueError(f"unknown commune {values['commune']!r}")
+            raise RowError(problem("unknown_commune", value=values["commune"]))
         commune = matches[0].commune.refnis
     language = values["language"].lower() or None
     if language is not None and language not in LANGUAGES:
-        raise ValueError(f"language must be fr, nl or en, not {values['language']!r}")
+        raise RowError(problem("bad_language", value=values["language"]))
     url = values["url"] or None
     if url is not None and not url.startswith(("http://", "https://")):
-        raise ValueError("url must start with http:// or https://")
+        raise RowError(problem("bad_url"))
     return InitiativeRecord(
         external_id=values["external_id"],
         name=values["name"],
@@ -164,11 +217,11 @@ def _validate(rows: list[dict[str, Any]]) -> tuple[list[InitiativeRecord], list[
         external_id = str(row.get("external_id") or "").strip() or None
         try:
             record = _record(row)
-        except ValueError as error:
-            rejections.append(Rejection(number, external_id, str(error)))
+        except RowError as error:
+            rejections.append(Rejection(number, external_id, error.problem))
             continue
         if record.external_id in seen:
-            rejections.append(Rejection(number, external_id, "external_id repeated in the file"))
+            rejections.append(Rejection(number, external_id, problem("repeated_id")))
             continue
         seen.add(record.external_id)
         records.append(record)

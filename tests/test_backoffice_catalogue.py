@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, hash_password
-from bot.backoffice.catalogue import import_message
+from bot.backoffice.catalogue import IMPORT_MESSAGES, import_message
 from bot.i18n import Translator
 from bot.initiatives import catalogue_format
 from matching.calls import all_calls
-from matching.catalogue import CatalogueError, parse_catalogue
+from matching.catalogue import PROBLEMS, CatalogueError, Problem, parse_catalogue
 from storage.database import create_engine, create_sessionmaker
 from storage.initiatives import (
     InitiativeFilters,
@@ -370,8 +370,7 @@ async def test_upload_adds_and_updates(
     async with sessions() as session:
         stamp = await catalogue_stamp(session)
     csv = (
-        HEADER
-        + "new-1,Repair Café Ixelles,Réparer ensemble au lieu de jeter.,Ixelles,"
+        HEADER + "new-1,Repair Café Ixelles,Réparer ensemble au lieu de jeter.,Ixelles,"
         "zero_waste;social,fr,https://example.org/repair\n"
         + "q00,Quartier 00 (renommé),Une initiative de voisins.,1030,food,fr,\n"
         + "q01,Quartier 01,Une initiative de voisins.,Saint-Gilles,nature,fr,\n"
@@ -485,8 +484,8 @@ async def test_a_file_over_the_limit_gets_a_page_and_changes_nothing(
     assert await snapshot(sessions) == before
 
 
-def import_messages() -> list[str]:
-    """Every sentence the import (matching.catalogue) can say, from real bad input."""
+def import_problems() -> list[Problem]:
+    """Every problem the import (matching.catalogue) can report, from real bad input."""
     long_name = "x" * 301
     csv = (
         HEADER
@@ -500,11 +499,11 @@ def import_messages() -> list[str]:
         + "e8,Nom\ne8,Nom\n"
     )
     _records, rejected = parse_catalogue(csv.encode(), "csv")
-    messages = [r.reason for r in rejected]
+    problems = [r.problem for r in rejected]
     json = (
         b'[{"external_id": "j1", "name": ["a"]}, {"external_id": "j2", "name": "n", "themes": 5}]'
     )
-    messages += [r.reason for r in parse_catalogue(json, "json")[1]]
+    problems += [r.problem for r in parse_catalogue(json, "json")[1]]
     for content, fmt in [
         (b"\xff", "csv"),
         (b"", "csv"),
@@ -516,21 +515,21 @@ def import_messages() -> list[str]:
     ]:
         with pytest.raises(CatalogueError) as error:
             parse_catalogue(content, fmt)
-        messages.append(str(error.value))
+        problems.append(error.value.problem)
     with pytest.raises(CatalogueError) as error:
         catalogue_format(Path("catalogue.txt"))
-    messages.append(str(error.value))
-    return messages
+    problems.append(error.value.problem)
+    return problems
 
 
 @pytest.mark.parametrize("language", ["fr", "nl"])
-def test_every_import_message_is_translated(language: str) -> None:
-    messages = import_messages()
-    assert len(messages) == 18
+def test_every_import_problem_is_translated(language: str) -> None:
+    problems = import_problems()
+    assert {p.code for p in problems} == set(PROBLEMS) == set(IMPORT_MESSAGES)
     t = Translator(language)
-    for message in messages:
-        translated = import_message(t, message)
-        assert translated != message, f"no translation for {message!r}"
+    for found in problems:
+        translated = import_message(t, found)
+        assert translated != str(found), f"no translation for {found}"
         assert "%(" not in translated
 
 
@@ -701,10 +700,14 @@ async def test_calls_page_counts_and_formats(
     assert 'data-call="inspirons_grand_projet" data-count="0"' in body
     assert 'href="/proposals?call=inspirons_projet"' in body
     assert fr.gettext("up to %(high)s") % {"high": fr.money(350_000)} in body
-    assert fr.gettext("%(low)s to %(high)s") % {
-        "low": fr.money(350_000),
-        "high": fr.money(1_500_000),
-    } in body
+    assert (
+        fr.gettext("%(low)s to %(high)s")
+        % {
+            "low": fr.money(350_000),
+            "high": fr.money(1_500_000),
+        }
+        in body
+    )
     assert fr.gettext("An association (ASBL/VZW)") in body
     assert fr.gettext("Whole region") in body and "Ixelles" in body
     assert "old_call" in body  # proposals naming a call no longer in the file

@@ -71,7 +71,7 @@ def test_bad_rows_are_rejected_with_a_reason(row: str, reason: str) -> None:
         (b"", "csv", "empty"),
         (b"{not json", "json", "malformed"),
         (b'{"external_id": "x"}', "json", "list of objects"),
-        (b"x", "xml", "unknown format"),
+        (b"x", "xml", "must end in .csv or .json"),
     ],
 )
 def test_unreadable_files_are_refused_whole(data: bytes, format: str, message: str) -> None:

@@ -34,7 +34,13 @@ from bot.i18n import BRUSSELS, LANGUAGE_NAMES, N_, Translator
 from bot.initiatives import ImportResult, catalogue_format, import_catalogue
 from bot.matcher import REFRESH_SECONDS
 from matching.calls import Call, all_calls
-from matching.catalogue import COLUMNS, MAX_LENGTHS, CatalogueError, InitiativeRecord
+from matching.catalogue import (
+    COLUMNS,
+    MAX_LENGTHS,
+    CatalogueError,
+    InitiativeRecord,
+    Problem,
+)
 from matching.communes import commune_by_refnis, sorted_for_language
 from matching.normalize import LANGUAGES, detect_language
 from matching.text import fold
@@ -79,78 +85,36 @@ def _with_count(label: str, count: int, t: Translator) -> str:
 
 # ------------------------------------------------------------------ import messages
 
-# The import (matching.catalogue, pure and shared with the command line) explains in
-# English; staff read it in their language. Each pattern is one of its sentences.
-_FIELD = "[A-Za-z_]+"
-_IMPORT_MESSAGES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"^(?P<field>{_FIELD}) must be text$"), N_("“%(field)s” must be text.")),
-    (re.compile(rf"^(?P<field>{_FIELD}) is empty$"), N_("“%(field)s” is empty.")),
-    (
-        re.compile(rf"^(?P<field>{_FIELD}) is longer than (?P<limit>\d+) characters$"),
-        N_("“%(field)s” is longer than %(limit)s characters."),
+# The import (matching.catalogue, pure and shared with the command line) says why in English
+# for the command line; staff read each of its problems in their language.
+IMPORT_MESSAGES: dict[str, str] = {
+    "not_text": N_("“%(field)s” must be text."),
+    "empty": N_("“%(field)s” is empty."),
+    "too_long": N_("“%(field)s” is longer than %(limit)s characters."),
+    "unknown_commune": N_("Unknown commune “%(value)s”."),
+    "bad_language": N_("The language must be fr, nl or en, not “%(value)s”."),
+    "bad_url": N_("The url must start with http:// or https://."),
+    "bad_themes": N_("The themes must be separated by “;”."),
+    "unknown_themes": N_("Unknown theme(s): %(value)s. The themes are: %(known)s."),
+    "repeated_id": N_("This external_id is already on an earlier line of the file."),
+    "not_utf8": N_(
+        "The file is not UTF-8 text (byte %(byte)s). Save it as UTF-8 (in Excel: "
+        "“CSV UTF-8”) and try again."
     ),
-    (
-        re.compile(r"^unknown commune (?P<q>['\"])(?P<value>.*)(?P=q)$"),
-        N_("Unknown commune “%(value)s”."),
+    "bad_format": N_("The file's name must end in .csv or .json."),
+    "empty_file": N_("The file is empty."),
+    "missing_columns": N_(
+        "Missing column(s): %(value)s. The first line must name at least external_id and name."
     ),
-    (
-        re.compile(r"^language must be fr, nl or en, not (?P<q>['\"])(?P<value>.*)(?P=q)$"),
-        N_("The language must be fr, nl or en, not “%(value)s”."),
-    ),
-    (
-        re.compile(r"^url must start with http:// or https://$"),
-        N_("The url must start with http:// or https://."),
-    ),
-    (
-        re.compile(r"^themes must be text separated by ; or a list$"),
-        N_("The themes must be separated by “;”."),
-    ),
-    (
-        re.compile(r"^unknown theme\(s\) (?P<value>.*?) \(known: (?P<known>.*)\)$"),
-        N_("Unknown theme(s): %(value)s. The themes are: %(known)s."),
-    ),
-    (
-        re.compile(r"^external_id repeated in the file$"),
-        N_("This external_id is already on an earlier line of the file."),
-    ),
-    (
-        re.compile(r"^the file is not UTF-8 text \(byte (?P<byte>\d+)\)"),
-        N_(
-            "The file is not UTF-8 text (byte %(byte)s). Save it as UTF-8 (in Excel: "
-            "“CSV UTF-8”) and try again."
-        ),
-    ),
-    (re.compile(r"^the file is empty$"), N_("The file is empty.")),
-    (
-        re.compile(r"^missing column\(s\) (?P<value>.*?); "),
-        N_("Missing column(s): %(value)s. The first line must name at least external_id and name."),
-    ),
-    (
-        re.compile(r"^the CSV is malformed \(line (?P<line>\d+)\): (?P<detail>.*)$"),
-        N_("The CSV is malformed at line %(line)s (%(detail)s)."),
-    ),
-    (
-        re.compile(r"^the JSON is malformed \(line (?P<line>\d+)\): (?P<detail>.*)$"),
-        N_("The JSON is malformed at line %(line)s (%(detail)s)."),
-    ),
-    (
-        re.compile(r"^the JSON must be a list of objects"),
-        N_("The JSON must be a list of objects with the catalogue's keys."),
-    ),
-    (
-        re.compile(r"the file must end in \.csv or \.json$|^unknown format "),
-        N_("The file's name must end in .csv or .json."),
-    ),
-]
+    "bad_csv": N_("The CSV is malformed at line %(line)s (%(detail)s)."),
+    "bad_json": N_("The JSON is malformed at line %(line)s (%(detail)s)."),
+    "not_a_list": N_("The JSON must be a list of objects with the catalogue's keys."),
+}
 
 
-def import_message(t: Translator, message: str) -> str:
-    """An import error or rejection in the reader's language (English when unknown)."""
-    for pattern, msgid in _IMPORT_MESSAGES:
-        found = pattern.search(message)
-        if found:
-            return t.gettext(msgid) % found.groupdict()
-    return message
+def import_message(t: Translator, problem: Problem) -> str:
+    """An import problem in the reader's language."""
+    return t.gettext(IMPORT_MESSAGES[problem.code]) % dict(problem.values)
 
 
 @dataclass
@@ -180,7 +144,7 @@ def _outcome(t: Translator, filename: str, result: ImportResult, fmt: str) -> Up
                     else t.gettext("item %(item)d") % {"item": r.row}
                 ),
                 "external_id": r.external_id or "—",
-                "reason": import_message(t, r.reason),
+                "reason": import_message(t, r.problem),
             }
             for r in result.rejected
         ],
@@ -301,7 +265,7 @@ async def upload_initiatives(request: web.Request) -> web.Response:
     except CatalogueError as error:
         return await _initiatives_page(
             request,
-            upload=UploadOutcome(filename, error=import_message(t, str(error))),
+            upload=UploadOutcome(filename, error=import_message(t, error.problem)),
             status=400,
         )
     return await _initiatives_page(request, upload=_outcome(t, filename, result, fmt))
