@@ -33,15 +33,12 @@ class Announcer:
         if proposal.is_test:
             return
         if self.staff_chat_id is not None:
-            matched = await matched_initiative_names(session, proposal.id)
             await enqueue(
                 session,
                 kind="telegram",
                 chat_id=self.staff_chat_id,
                 payload={
-                    "text": staff_summary(
-                        proposal, self.staff_language, self.back_office_url, matched
-                    ),
+                    "text": await self._staff_text(session, proposal),
                     "buttons": take_buttons(proposal, self.staff_language),
                 },
                 dedupe_key=f"staff:new:{proposal.id}",
@@ -73,19 +70,20 @@ class Announcer:
         await withdraw_alerts(session, proposal)
         staff_message = await outbox_row(session, f"staff:new:{proposal.id}")
         if staff_message is not None and staff_message.chat_id is not None:
-            matched = await matched_initiative_names(session, proposal.id)
             await enqueue(
                 session,
                 kind="telegram_edit",
                 chat_id=staff_message.chat_id,
                 payload={
                     "edit_of": staff_message.id,
-                    "text": staff_summary(
-                        proposal, self.staff_language, self.back_office_url, matched
-                    ),
+                    "text": await self._staff_text(session, proposal),
                 },
                 dedupe_key=f"staff:withdrawn:{proposal.id}",
             )
+
+    async def _staff_text(self, session: AsyncSession, proposal: Proposal) -> str:
+        matched = await matched_initiative_names(session, proposal.id)
+        return staff_summary(proposal, self.staff_language, self.back_office_url, matched)
 
     async def _push(
         self,

@@ -441,56 +441,55 @@ async def take_alert(
     if not won:
         return TakeOutcome(False, take)
     proposal = alert.proposal
-    digests: set[tuple[int, int]] = set()
-    for other in await alerts_of_proposal(session, alert.proposal_id):
+    others = await alerts_of_proposal(session, alert.proposal_id)
+    for other in others:
         if other.id != alert.id and other.status != TAKEN_BY_OTHER:
             other.status = TAKEN_BY_OTHER
-        coach = other.coach
-        if other.outbox_id is None or coach.chat_id is None:
-            continue
-        if other.digest_date is not None:
-            digests.add((other.outbox_id, other.coach_id))
-        elif other.id != alert.id:
-            card = await render_alert(session, other, coach, proposal, take)
-            await enqueue(
-                session,
-                kind="telegram_edit",
-                chat_id=coach.chat_id,
-                payload={"edit_of": other.outbox_id, "text": card.text, "buttons": card.buttons},
-                dedupe_key=f"coach-taken:{other.id}",
-            )
-    for outbox_id, _coach_id in sorted(digests):
-        await queue_digest_edit(session, outbox_id, f"coach-digest-taken:{outbox_id}:{proposal.id}")
+    # The taker's own message is edited by the button press itself; their digest is not.
+    shown = [a for a in others if a.id != alert.id or a.digest_date is not None]
+    await _show_current_state(session, proposal, shown, "taken", take)
     return TakeOutcome(True, take)
 
 
 async def withdraw_alerts(session: AsyncSession, proposal: Proposal) -> int:
     """The citizen withdrew the proposal: every alert about it says so, without buttons.
 
-    Alerts already queued or sent are edited through the outbox; digests are rewritten.
     Returns the number of edits queued.
     """
+    alerts = await alerts_of_proposal(session, proposal.id)
+    return await _show_current_state(session, proposal, alerts, "withdrawn")
+
+
+async def _show_current_state(
+    session: AsyncSession,
+    proposal: Proposal,
+    alerts: Sequence[CoachAlert],
+    change: str,
+    take: CoachTake | None = None,
+) -> int:
+    """Edit alerts already queued or sent to show the proposal as it is now (through the
+    outbox), and rewrite the digests that carry some; the number of edits queued."""
     edits = 0
     digests: set[int] = set()
-    for alert in await alerts_of_proposal(session, proposal.id):
+    for alert in alerts:
         coach = alert.coach
         if alert.outbox_id is None or coach.chat_id is None:
             continue
         if alert.digest_date is not None:
             digests.add(alert.outbox_id)
             continue
-        card = await render_alert(session, alert, coach, proposal)
+        card = await render_alert(session, alert, coach, proposal, take)
         await enqueue(
             session,
             kind="telegram_edit",
             chat_id=coach.chat_id,
             payload={"edit_of": alert.outbox_id, "text": card.text, "buttons": card.buttons},
-            dedupe_key=f"coach-withdrawn:{alert.id}",
+            dedupe_key=f"coach-{change}:{alert.id}",
         )
         edits += 1
     for outbox_id in sorted(digests):
         await queue_digest_edit(
-            session, outbox_id, f"coach-digest-withdrawn:{outbox_id}:{proposal.id}"
+            session, outbox_id, f"coach-digest-{change}:{outbox_id}:{proposal.id}"
         )
         edits += 1
     return edits
