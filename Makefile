@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CATALOGS := $(wildcard bot/locales/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test lint catalogs extract-messages clean
+.PHONY: run test test-moved-clock lint catalogs extract-messages clean
 
 run: $(VENV)/.installed $(COMPILED)
 	$(BIN)/intake run
@@ -14,6 +14,18 @@ test: $(VENV)/.installed-test $(COMPILED)
 	$(BIN)/ruff check bot matching storage tests
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The suite again with the clock moved by libfaketime (Debian package `faketime`), to show
+# that no test depends on the date it runs: a new year's day, and a Brussels midnight that
+# is still 28 February in UTC. A fixed offset (-m, +Ns) keeps time.sleep working and moves
+# the test runner, the processes it starts and PostgreSQL together.
+MOVED_CLOCK ?= 2027-01-02T10:00:00Z 2030-02-28T23:30:00Z
+test-moved-clock: $(VENV)/.installed-test $(COMPILED)
+	@for moment in $(MOVED_CLOCK); do \
+		offset=$$(( $$(date -d "$$moment" +%s) - $$(date +%s) )); \
+		echo "== make test-moved-clock: the suite from $$moment (faketime -m -f +$${offset}s)"; \
+		faketime -m -f "+$${offset}s" $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+	done
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

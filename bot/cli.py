@@ -171,13 +171,13 @@ def command_api_token(settings: Settings, action: str, name: str) -> int:
     """`add` prints the token alone on standard output and the hint on standard error, so
     that `TOKEN=$(intake api-token add NAME)` keeps just the token."""
     configure_logging("WARNING")
-    from bot.i18n import BRUSSELS
     from storage.api_tokens import (
         ApiTokenExists,
         create_api_token,
         list_api_tokens,
         revoke_api_token,
     )
+    from storage.clock import BRUSSELS
 
     def when(moment: datetime | None) -> str:
         return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M") if moment else "-"

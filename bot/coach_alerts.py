@@ -44,10 +44,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.flows.base import escape
-from bot.i18n import BRUSSELS, Translator
+from bot.i18n import Translator
 from bot.wording import commune_name, money, reason_text, themes_text
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
+from storage.clock import BRUSSELS, utcnow
 from storage.coaches import (
     COMMUNE,
     DIGEST,
@@ -72,7 +73,7 @@ from storage.coaches import (
     take_of,
     take_proposal,
 )
-from storage.models import Proposal, ProposalMatch, utcnow
+from storage.models import Proposal, ProposalMatch
 from storage.outbox import enqueue, outbox_row
 
 log = logging.getLogger(__name__)

@@ -74,7 +74,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from storage.models import utcnow
+from storage.clock import utcnow
 from storage.outbox import (
     DEAD,
     SENDING,

@@ -11,17 +11,16 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 
 from bot.settings import LANGUAGES, Language
+from storage.clock import BRUSSELS
 
 LOCALE_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
-BRUSSELS = ZoneInfo("Europe/Brussels")
 BABEL_LOCALES: dict[str, str] = {"fr": "fr_BE", "nl": "nl_BE", "en": "en"}
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.i18n import BRUSSELS
 from matching.communes import commune_by_refnis
+from storage.clock import BRUSSELS
 from storage.models import Proposal
 
 COLUMNS = (

@@ -16,7 +16,8 @@ from sqlalchemy import Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, UTCDateTime, utcnow
+from storage.clock import utcnow
+from storage.models import Base, UTCDateTime
 
 NAME_LENGTH = 100
 TOUCH_INTERVAL = timedelta(minutes=1)

@@ -43,8 +43,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
+from storage.clock import utcnow
 from storage.database import dialect_insert
-from storage.models import Base, Initiative, JsonType, Proposal, UTCDateTime, utcnow
+from storage.models import Base, Initiative, JsonType, Proposal, UTCDateTime
 from storage.outbox import SENT as OUTBOX_SENT
 from storage.outbox import OutboxMessage
 

@@ -41,8 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
+from storage.clock import utcnow
 from storage.database import dialect_insert
-from storage.models import Base, JsonType, UTCDateTime, utcnow
+from storage.models import Base, JsonType, UTCDateTime
 
 PENDING = "pending"
 SENDING = "sending"

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.clock import BRUSSELS, utcnow
 from storage.database import dialect_insert
 from storage.models import (
     Citizen,
@@ -20,7 +21,6 @@ from storage.models import (
     ProposalEvent,
     ProposalMatch,
     ReferenceCounter,
-    utcnow,
 )
 
 
@@ -108,9 +108,12 @@ async def submit_proposal(
     if existing is not None:
         return existing, False
     now = now or utcnow()
-    number = await _next_number(session, now.year)
+    # The reference carries the year of the submission's Brussels date: a proposal sent at
+    # 00:30 on 1 January, Brussels time, belongs to the new year.
+    year = now.astimezone(BRUSSELS).year
+    number = await _next_number(session, year)
     proposal = Proposal(
-        reference=format_reference(reference_prefix, now.year, number),
+        reference=format_reference(reference_prefix, year, number),
         citizen_id=citizen.id,
         status="submitted",
         submitted_at=now,

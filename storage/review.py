@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.clock import BRUSSELS
 from storage.models import Proposal, ProposalMatch
-
-BRUSSELS = ZoneInfo("Europe/Brussels")
 
 STATUSES: tuple[str, ...] = (
     "submitted",

@@ -20,7 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
-from storage.models import Base, UTCDateTime, utcnow
+from storage.clock import utcnow
+from storage.models import Base, UTCDateTime
 
 ROLES: tuple[str, ...] = ("admin", "reviewer")
 STAFF_LANGUAGES: tuple[str, ...] = ("fr", "nl", "en")

@@ -15,9 +15,10 @@ from sqlalchemy import ColumnElement, distinct, func, select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Proposal, utcnow
+from storage.clock import BRUSSELS, utcnow
+from storage.models import Proposal
 from storage.outbox import DEAD, PENDING, OutboxMessage
-from storage.review import BRUSSELS, brussels_day_start
+from storage.review import brussels_day_start
 
 REGION_WIDE = "region"
 """The commune bucket of proposals meant for the whole region."""

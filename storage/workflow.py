@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Citizen, Proposal, ProposalEvent, utcnow
+from storage.clock import utcnow
+from storage.models import Citizen, Proposal, ProposalEvent
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "submitted": frozenset({"in_review", "accepted", "rejected", "needs_info"}),

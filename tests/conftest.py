@@ -15,12 +15,22 @@ from bot.emulator.server import start_emulator
 from bot.flows.runner import Runner
 from bot.matcher import Matcher
 from bot.telegram_bot import build_application
+from storage.clock import use_clock
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
+from tests.clock import MovingClock
 from tests.fakes import FakeChat, FakeTelegram
 from tests.postgres import find_bindir, postgres_server
 
 _database_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock() -> Iterator[MovingClock]:
+    """Every test starts on the same date (`tests.clock.TEST_NOW`), whatever today is."""
+    clock = MovingClock()
+    with use_clock(clock):
+        yield clock
 
 
 @pytest.fixture(scope="session")

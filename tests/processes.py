@@ -12,9 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings
+from storage.clock import BRUSSELS
+from storage.models import Proposal
 
 INTAKE = Path(sys.executable).parent / "intake"
 SETTING_NAMES = tuple(name.upper() for name in Settings.model_fields)
+
+
+def process_reference(proposal: Proposal) -> str:
+    """The reference a started process gave `proposal`: it runs on its own system clock, so
+    the year is read from the stored submission time (its Brussels date), never assumed."""
+    return f"BXL-{proposal.submitted_at.astimezone(BRUSSELS).year}-{proposal.id:05d}"
 
 
 def intake_env(**settings: str) -> dict[str, str]:

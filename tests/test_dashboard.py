@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from storage.database import create_sessionmaker
 from storage.outbox import OutboxMessage
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
+from tests.clock import TEST_NOW
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -33,7 +34,7 @@ TOTAL_RE = re.compile(r'data-total="(\d+)"')
 NS = {"svg": "http://www.w3.org/2000/svg"}
 ODD_THEME = "<b>odd</b>"
 ERROR = "Forbidden: <i>bot was blocked</i> by the user"
-NOW = datetime.now(UTC)
+NOW = TEST_NOW
 
 Client = TestClient[Any, Any]
 

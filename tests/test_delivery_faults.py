@@ -27,8 +27,8 @@ from telegram.request import HTTPXRequest
 import storage.outbox
 from bot.dispatcher import Dispatcher
 from bot.emulator.client import EmulatorClient
+from storage.clock import utcnow
 from storage.database import create_engine, create_sessionmaker, migrate
-from storage.models import utcnow
 from storage.outbox import OutboxMessage, enqueue, outbox_stats
 from tests.processes import IntakeProcess, intake_env
 

@@ -23,8 +23,8 @@ from telegram.warnings import PTBDeprecationWarning
 import storage.outbox
 from bot.dispatcher import Dispatcher, Pacer, Webhook, retry_after_seconds, signature
 from bot.emulator.client import EmulatorClient
+from storage.clock import utcnow
 from storage.database import create_sessionmaker
-from storage.models import utcnow
 from storage.outbox import OutboxMessage, enqueue, outbox_stats
 
 TOKEN = "777777:DISPATCHER-test-token"
@@ -269,7 +269,12 @@ async def test_pacer_spaces_each_chat_and_the_whole_bot() -> None:
 
 
 async def test_concurrent_waiters_never_share_a_global_slot() -> None:
-    pacer = Pacer(per_chat_interval=0.05, global_rate=100.0)
+    # Real sleeps, on a clock that starts at zero: the spacing checks below are exact to a
+    # nanosecond, which the monotonic clock's own value (large under a moved clock) is not.
+    started = time.monotonic()
+    pacer = Pacer(
+        per_chat_interval=0.05, global_rate=100.0, clock=lambda: time.monotonic() - started
+    )
 
     async def chat(chat_id: int) -> list[float]:
         return [await pacer.wait(chat_id) for _ in range(3)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.coach_alerts import enqueue_coach_alerts
 from bot.dispatcher import Dispatcher
 from bot.i18n import Translator
+from storage.clock import utcnow
 from storage.coaches import (
     COMMUNE,
     DIGEST,
@@ -26,7 +27,7 @@ from storage.coaches import (
     set_follow,
 )
 from storage.database import create_sessionmaker
-from storage.models import Conversation, Initiative, utcnow
+from storage.models import Conversation, Initiative
 from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
 from tests.fakes import FakeChat, FakeTelegram
 
@@ -409,7 +410,7 @@ async def test_no_contact_button_without_consent_and_the_digest(
     from bot.coach_alerts import write_digests
 
     async with sessions.begin() as session:
-        assert await write_digests(session, datetime.now(UTC) + timedelta(days=1)) == 1
+        assert await write_digests(session, utcnow() + timedelta(days=1)) == 1
     await deliver(app, sessions)
     assert "daily digest" in carla.last_text()
     await carla.press("1.")  # open the proposal in full

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,7 @@ from storage.database import create_sessionmaker
 from storage.outbox import OutboxMessage
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
+from tests.clock import TEST_NOW
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -30,7 +31,7 @@ TOKEN = "metrics-token-0123456789"
 SECRET = b"m" * 32
 STAFF = ("staff@example.brussels", "a long enough passphrase")
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-NOW = datetime.now(UTC)
+NOW = TEST_NOW
 
 Client = TestClient[Any, Any]
 

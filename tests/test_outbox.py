@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.clock import utcnow
 from storage.database import create_sessionmaker
 from storage.outbox import (
     BACKOFF_CAP_SECONDS,
@@ -225,7 +226,7 @@ async def test_permanent_failure_is_dead_at_once_and_retry_dead_revives_it(
         assert await retry_dead(session, 999_999) is False
     row = await _row(sessions, "blocked")
     assert (row.status, row.attempts) == ("pending", 0)
-    assert [m.id for m in await _claim(sessions, datetime.now(UTC))] == [row.id]
+    assert [m.id for m in await _claim(sessions, utcnow())] == [row.id]
 
 
 async def test_outbox_stats(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.clock import utcnow
 from storage.conversations import ConversationStore
 from storage.database import alembic_config, create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal, ProposalEvent
@@ -20,6 +21,7 @@ from storage.proposals import (
     proposals_of,
     submit_proposal,
 )
+from tests.clock import MovingClock
 
 
 @pytest.fixture
@@ -68,6 +70,20 @@ async def test_references_are_sequential_per_year(
     assert refs == ["BXL-2026-00001", "BXL-2026-00002", "BXL-2026-00003", "BXL-2027-00001"]
 
 
+async def test_the_reference_year_is_the_brussels_date_of_the_submission(
+    sessions: async_sessionmaker[AsyncSession], fixed_clock: MovingClock
+) -> None:
+    """23:30 UTC on 31 December is 00:30 on 1 January in Brussels: the new year's first."""
+    async with sessions() as session, session.begin():
+        citizen = await get_or_create_citizen(session, 14, "fr")
+        fixed_clock.set(datetime(2026, 12, 31, 22, 30, tzinfo=UTC))  # 23:30 in Brussels
+        before, _ = await submit_proposal(session, citizen, new("before"), "BXL")
+        fixed_clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=UTC))  # 00:30 in Brussels
+        after, _ = await submit_proposal(session, citizen, new("after"), "BXL")
+    assert (before.reference, after.reference) == ("BXL-2026-00001", "BXL-2027-00001")
+    assert after.submitted_at.year == 2026  # stored in UTC
+
+
 async def test_submission_is_idempotent(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
         citizen = await get_or_create_citizen(session, 12, "fr")
@@ -92,7 +108,7 @@ async def test_every_field_round_trips(sessions: async_sessionmaker[AsyncSession
     assert stored.budget_cents == 350050 and stored.commune_refnis == "21013"
     assert (stored.latitude, stored.longitude) == (50.83, 4.34)
     assert stored.submitted_at.tzinfo is not None
-    assert abs((datetime.now(UTC) - stored.submitted_at).total_seconds()) < 60
+    assert abs((utcnow() - stored.submitted_at).total_seconds()) < 60
     assert [(e.kind, e.to_status) for e in events] == [("status", "submitted")]
 
 

@@ -30,10 +30,11 @@ from bot.backoffice.openapi import (
     parameter_choices,
 )
 from bot.backoffice.views import Handler, parse_list_request
-from bot.i18n import BRUSSELS, N_, Translator
+from bot.i18n import N_, Translator
 from bot.proposal_data import proposal_record
 from bot.wording import reason_text
 from storage.api_tokens import authenticate_api_token
+from storage.clock import BRUSSELS
 from storage.models import Proposal, ProposalMatch
 from storage.review import ProposalFilters, proposal_detail, search_proposals
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -30,7 +30,7 @@ from bot.backoffice.common import (
 )
 from bot.backoffice.views import PER_PAGE
 from bot.flows.intake import ACTOR_KINDS
-from bot.i18n import BRUSSELS, LANGUAGE_NAMES, N_, Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.initiatives import ImportResult, catalogue_format, import_catalogue
 from bot.matcher import REFRESH_SECONDS
 from matching.calls import Call, all_calls
@@ -45,6 +45,7 @@ from matching.communes import commune_by_refnis, sorted_for_language
 from matching.normalize import LANGUAGES, detect_language
 from matching.text import fold
 from matching.themes import theme_ids, theme_label
+from storage.clock import brussels_today
 from storage.initiatives import (
     InitiativeFilters,
     catalogue_counts,
@@ -455,7 +456,7 @@ async def call_list(request: web.Request) -> web.Response:
     async with request.app[SESSIONMAKER]() as db:
         counts = await proposals_per_call(db)
     labels = theme_labels(t)
-    today = datetime.now(BRUSSELS).date()
+    today = brussels_today()
     calls = sorted(all_calls().values(), key=lambda call: fold(call.name(t.language)))
     rows = []
     for call in calls:

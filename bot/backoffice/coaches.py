@@ -21,6 +21,7 @@ from bot.coach_alerts import DEEP_LINK_PREFIX, invite_link
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
+from storage.clock import utcnow
 from storage.coaches import (
     COACH_LANGUAGES,
     COMMUNE,
@@ -44,7 +45,6 @@ from storage.coaches import (
     revoke_invite,
     take_of,
 )
-from storage.models import utcnow
 
 BotUsername = Callable[[], Awaitable[str | None]]
 BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")

@@ -59,6 +59,7 @@ from bot.settings import LANGUAGES
 from matching.communes import sorted_for_language
 from matching.text import fold
 from matching.themes import theme_ids, theme_label
+from storage.clock import utcnow
 from storage.coaches import (
     COMMUNE,
     DIGEST,
@@ -72,7 +73,6 @@ from storage.coaches import (
     record_not_relevant,
     set_follow,
 )
-from storage.models import utcnow
 
 MENU = "coach"
 MENU_PREFIX = MENU + ":"

@@ -8,7 +8,6 @@ the draft; `review` lets the citizen edit any field and come back.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from bot.flows.base import (
@@ -24,7 +23,7 @@ from bot.flows.base import (
     rows,
     stay,
 )
-from bot.i18n import BRUSSELS, LANGUAGE_NAMES, N_
+from bot.i18n import LANGUAGE_NAMES, N_
 from bot.parsers import (
     ParseError,
     ParseErrorCode,
@@ -45,6 +44,7 @@ from matching.communes import (
 )
 from matching.normalize import concepts
 from matching.themes import preselect, theme_ids, theme_label
+from storage.clock import brussels_today
 from storage.proposals import NewProposal
 
 TOTAL_STEPS = 11
@@ -654,7 +654,7 @@ def eligible_for(draft: dict[str, Any]) -> list[dict[str, Any]]:
         themes=tuple(draft.get("themes", [])),
         budget_cents=draft.get("budget_cents"),
     )
-    today = datetime.now(BRUSSELS).date()
+    today = brussels_today()
     return [{"id": e.call.id, "reasons": list(e.reasons)} for e in eligible_calls(facts, today)]
 
 
