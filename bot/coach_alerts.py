@@ -57,9 +57,6 @@ from storage.coaches import (
     QUEUED,
     TAKEN_BY_OTHER,
     THEME,
-    Coach,
-    CoachAlert,
-    CoachTake,
     add_alert,
     alert_by_id,
     alertable_coaches,
@@ -73,7 +70,7 @@ from storage.coaches import (
     take_of,
     take_proposal,
 )
-from storage.models import Proposal, ProposalMatch
+from storage.models import Coach, CoachAlert, CoachTake, Proposal, ProposalMatch
 from storage.outbox import enqueue, outbox_row
 
 log = logging.getLogger(__name__)

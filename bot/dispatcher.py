@@ -75,17 +75,8 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning
 
 from storage.clock import utcnow
-from storage.outbox import (
-    DEAD,
-    SENDING,
-    SENT,
-    OutboxMessage,
-    claim_due,
-    get_message,
-    mark_failed,
-    mark_sent,
-    release,
-)
+from storage.models import DEAD, SENDING, SENT, OutboxMessage
+from storage.outbox import claim_due, get_message, mark_failed, mark_sent, release
 
 log = logging.getLogger(__name__)
 

@@ -12,31 +12,18 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.clock import utcnow
-from storage.models import Base, UTCDateTime
+from storage.models.api_tokens import NAME_LENGTH, ApiToken
 
-NAME_LENGTH = 100
 TOUCH_INTERVAL = timedelta(minutes=1)
 """`last_used_at` is written at most this often, so that reading the API is not a write."""
 
 
 class ApiTokenExists(Exception):
     """A token with this name exists already (maybe revoked)."""
-
-
-class ApiToken(Base):
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def hash_token(token: str) -> str:

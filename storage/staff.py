@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
-    Integer,
     Result,
-    String,
     and_,
     delete,
     func,
@@ -18,10 +15,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, aliased, mapped_column
+from sqlalchemy.orm import aliased
 
 from storage.clock import utcnow
-from storage.models import Base, UTCDateTime
+from storage.models import StaffUser
 
 ROLES: tuple[str, ...] = ("admin", "reviewer")
 STAFF_LANGUAGES: tuple[str, ...] = ("fr", "nl", "en")
@@ -29,20 +26,6 @@ STAFF_LANGUAGES: tuple[str, ...] = ("fr", "nl", "en")
 
 class StaffExists(Exception):
     """A staff user with this e-mail address already exists."""
-
-
-class StaffUser(Base):
-    """Someone who signs in to the back-office. The e-mail is stored lower-cased."""
-
-    __tablename__ = "staff_users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
-    language: Mapped[str] = mapped_column(String(2), default="fr")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def normalise_email(email: str) -> str:

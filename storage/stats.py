@@ -16,8 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import BRUSSELS, utcnow
-from storage.models import Proposal
-from storage.outbox import DEAD, PENDING, OutboxMessage
+from storage.models import DEAD, PENDING, OutboxMessage, Proposal
 from storage.review import brussels_day_start
 
 REGION_WIDE = "region"

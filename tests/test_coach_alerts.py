@@ -32,15 +32,13 @@ from storage.coaches import (
     QUEUED,
     TAKEN_BY_OTHER,
     THEME,
-    CoachAlert,
     coach_by_telegram,
     invite_coach,
     link_coach,
     set_follow,
 )
 from storage.database import create_sessionmaker
-from storage.models import Initiative, Proposal
-from storage.outbox import OutboxMessage
+from storage.models import CoachAlert, Initiative, OutboxMessage, Proposal
 from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
 
 THRESHOLD = 0.35

@@ -23,10 +23,6 @@ from storage.coaches import (
     QUEUED,
     SENT,
     THEME,
-    Coach,
-    CoachAlert,
-    CoachFollow,
-    CoachInvite,
     add_alert,
     alertable_coaches,
     all_coaches,
@@ -42,8 +38,16 @@ from storage.coaches import (
     take_proposal,
 )
 from storage.database import create_sessionmaker
-from storage.models import Initiative, Proposal
-from storage.outbox import OutboxMessage, enqueue, mark_sent
+from storage.models import (
+    Coach,
+    CoachAlert,
+    CoachFollow,
+    CoachInvite,
+    Initiative,
+    OutboxMessage,
+    Proposal,
+)
+from storage.outbox import enqueue, mark_sent
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 

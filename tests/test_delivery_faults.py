@@ -29,7 +29,8 @@ from bot.dispatcher import Dispatcher
 from bot.emulator.client import EmulatorClient
 from storage.clock import utcnow
 from storage.database import create_engine, create_sessionmaker, migrate
-from storage.outbox import OutboxMessage, enqueue, outbox_stats
+from storage.models import OutboxMessage
+from storage.outbox import enqueue, outbox_stats
 from tests.processes import IntakeProcess, intake_env
 
 TOKEN = "555555:DELIVERY-faults-test-token"

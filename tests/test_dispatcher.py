@@ -25,7 +25,8 @@ from bot.dispatcher import Dispatcher, Pacer, Webhook, retry_after_seconds, sign
 from bot.emulator.client import EmulatorClient
 from storage.clock import utcnow
 from storage.database import create_sessionmaker
-from storage.outbox import OutboxMessage, enqueue, outbox_stats
+from storage.models import OutboxMessage
+from storage.outbox import enqueue, outbox_stats
 
 TOKEN = "777777:DISPATCHER-test-token"
 

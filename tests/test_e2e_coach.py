@@ -17,10 +17,8 @@ from sqlalchemy import func, select
 
 from bot.emulator.client import EmulatorClient
 from bot.i18n import Translator
-from storage.coaches import CoachAlert
 from storage.database import create_engine, create_sessionmaker
-from storage.models import Proposal
-from storage.outbox import OutboxMessage
+from storage.models import CoachAlert, OutboxMessage, Proposal
 from tests.processes import IntakeProcess, intake_env, process_reference, run_intake
 from tests.test_e2e import TOKEN, WALKS, Citizen, stored_proposals, walk
 

@@ -19,15 +19,12 @@ from storage.coaches import (
     INITIATIVE,
     NOT_RELEVANT,
     THEME,
-    Coach,
-    CoachAlert,
-    CoachTake,
     invite_coach,
     link_coach,
     set_follow,
 )
 from storage.database import create_sessionmaker
-from storage.models import Conversation, Initiative
+from storage.models import Coach, CoachAlert, CoachTake, Conversation, Initiative
 from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
 from tests.fakes import FakeChat, FakeTelegram
 

@@ -13,8 +13,7 @@ from bot.announcements import Announcer
 from bot.flows.staff_group import TAKE_PREFIX
 from bot.i18n import Translator
 from storage.database import create_sessionmaker
-from storage.models import Proposal, ProposalEvent
-from storage.outbox import OutboxMessage
+from storage.models import OutboxMessage, Proposal, ProposalEvent
 from tests.fakes import FakeChat
 from tests.test_flow_intake import walk_to_review
 

@@ -18,7 +18,7 @@ from bot.backoffice.auth import hash_password
 from bot.process import start_web
 from bot.settings import Settings
 from storage.database import create_sessionmaker
-from storage.outbox import OutboxMessage
+from storage.models import OutboxMessage
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 from tests.clock import TEST_NOW

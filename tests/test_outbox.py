@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.clock import utcnow
 from storage.database import create_sessionmaker
+from storage.models import OutboxMessage
 from storage.outbox import (
     BACKOFF_CAP_SECONDS,
     MAX_ATTEMPTS,
-    OutboxMessage,
     backoff_delay,
     claim_due,
     enqueue,

@@ -9,15 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.database import create_sessionmaker
-from storage.outbox import (
-    MAX_ATTEMPTS,
-    OutboxMessage,
-    claim_due,
-    enqueue,
-    mark_failed,
-    mark_sent,
-    retry_dead,
-)
+from storage.models import OutboxMessage
+from storage.outbox import MAX_ATTEMPTS, claim_due, enqueue, mark_failed, mark_sent, retry_dead
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.review import ProposalFilters, search_proposals
 from storage.stats import (

@@ -16,8 +16,7 @@ from bot.announcements import Announcer
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
-from storage.models import Proposal, ProposalEvent
-from storage.outbox import OutboxMessage
+from storage.models import OutboxMessage, Proposal, ProposalEvent
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 from storage.workflow import TransitionError, attach_citizen_reply, review

@@ -34,7 +34,6 @@ from storage.coaches import (
     SENT,
     TAKEN_BY_OTHER,
     THEME,
-    Coach,
     alerts_of_proposal,
     all_coaches,
     coach_by_id,
@@ -45,6 +44,7 @@ from storage.coaches import (
     revoke_invite,
     take_of,
 )
+from storage.models import Coach
 
 BotUsername = Callable[[], Awaitable[str | None]]
 BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")

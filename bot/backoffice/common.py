@@ -18,7 +18,7 @@ from bot.announcements import Announcer
 from bot.backoffice.auth import LoginThrottle, csrf_token
 from bot.i18n import Translator
 from bot.settings import LANGUAGES
-from storage.staff import StaffUser
+from storage.models import StaffUser
 
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 THROTTLE = web.AppKey("throttle", LoginThrottle)

@@ -15,7 +15,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from bot.backoffice.common import SESSIONMAKER
-from storage.outbox import DEAD, PENDING, SENDING, SENT, outbox_stats
+from storage.models import DEAD, PENDING, SENDING, SENT
+from storage.outbox import outbox_stats
 from storage.review import status_counts
 from storage.stats import outbox_failed_count
 

@@ -63,16 +63,16 @@ from storage.clock import utcnow
 from storage.coaches import (
     COMMUNE,
     DIGEST,
-    IMMEDIATE,
     INITIATIVE,
     THEME,
-    Coach,
     coach_by_telegram,
     initiative_names,
     link_coach,
     record_not_relevant,
     set_follow,
 )
+from storage.models import Coach
+from storage.models.coaches import IMMEDIATE
 
 MENU = "coach"
 MENU_PREFIX = MENU + ":"

@@ -1,62 +1,16 @@
-"""SQLAlchemy models. Times are stored in UTC."""
+"""Citizens, their conversations, and their proposals with events and matches."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-)
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.clock import utcnow
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-JsonType = JSON().with_variant(JSONB(), "postgresql")
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite keeps no offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from storage.models.base import Base, JsonType, UTCDateTime
+from storage.models.initiatives import Initiative
 
 
 class Citizen(Base):
@@ -167,23 +121,6 @@ class ProposalEvent(Base):
     proposal: Mapped[Proposal] = relationship(back_populates="events")
 
 
-class Initiative(Base):
-    """An existing neighbourhood initiative that proposals are matched against."""
-
-    __tablename__ = "initiatives"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(100), unique=True)
-    name: Mapped[str] = mapped_column(String(300))
-    description: Mapped[str] = mapped_column(Text, default="")
-    commune_refnis: Mapped[str | None] = mapped_column(String(5), index=True)
-    themes: Mapped[list[str]] = mapped_column(JsonType, default=list)
-    language: Mapped[str | None] = mapped_column(String(2))
-    url: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
 class ProposalMatch(Base):
     """An initiative or earlier proposal found close to a proposal when it was submitted."""
 
@@ -206,11 +143,3 @@ class ProposalMatch(Base):
     proposal: Mapped[Proposal] = relationship(foreign_keys=[proposal_id], back_populates="matches")
     initiative: Mapped[Initiative | None] = relationship()
     other_proposal: Mapped[Proposal | None] = relationship(foreign_keys=[other_proposal_id])
-
-
-# Models kept in their own modules, imported here so that Base.metadata (migrations and
-# `alembic check`) always sees every table.
-import storage.api_tokens  # noqa: E402
-import storage.coaches  # noqa: E402
-import storage.outbox  # noqa: E402
-import storage.staff  # noqa: E402, F401

@@ -1,0 +1,46 @@
+"""SQLAlchemy models, one module per table group; importing this package registers every table.
+
+`Base.metadata` (migrations, `alembic check`) sees every table because this package imports
+all of its modules. Queries live beside it, in `storage/`.
+"""
+
+from storage.models.api_tokens import ApiToken
+from storage.models.base import Base, JsonType, UTCDateTime
+from storage.models.coaches import Coach, CoachAlert, CoachFollow, CoachInvite, CoachTake
+from storage.models.initiatives import Initiative
+from storage.models.outbox import DEAD, PENDING, SENDING, SENT, STATUSES, OutboxMessage
+from storage.models.proposals import (
+    Citizen,
+    Conversation,
+    Proposal,
+    ProposalEvent,
+    ProposalMatch,
+    ReferenceCounter,
+)
+from storage.models.staff import StaffUser
+
+__all__ = [
+    "DEAD",
+    "PENDING",
+    "SENDING",
+    "SENT",
+    "STATUSES",
+    "ApiToken",
+    "Base",
+    "Citizen",
+    "Coach",
+    "CoachAlert",
+    "CoachFollow",
+    "CoachInvite",
+    "CoachTake",
+    "Conversation",
+    "Initiative",
+    "JsonType",
+    "OutboxMessage",
+    "Proposal",
+    "ProposalEvent",
+    "ProposalMatch",
+    "ReferenceCounter",
+    "StaffUser",
+    "UTCDateTime",
+]
