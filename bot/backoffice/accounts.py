@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.backoffice.auth import hash_password, require_role
-from bot.backoffice.common import SESSIONMAKER, STAFF, render, translator
+from bot.backoffice.auth import hash_password
+from bot.backoffice.common import render, require_role, translator
+from bot.backoffice.keys import SESSIONMAKER, STAFF
 from bot.i18n import LANGUAGE_NAMES, N_
 from bot.parsers import ParseError, parse_email
 from storage.staff import (

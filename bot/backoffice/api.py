@@ -21,7 +21,8 @@ from typing import Any
 from aiohttp import hdrs, web
 from multidict import MultiMapping
 
-from bot.backoffice.common import SESSIONMAKER, translator
+from bot.backoffice.common import translator
+from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.openapi import (
     DEFAULT_PER_PAGE,
     MAX_PER_PAGE,

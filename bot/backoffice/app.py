@@ -20,20 +20,22 @@ from bot.backoffice.accounts import add_account_routes
 from bot.backoffice.api import API_PREFIX, add_api_routes, api_guard
 from bot.backoffice.auth import CSRF_FIELD, LoginThrottle, csrf_valid
 from bot.backoffice.catalogue import add_catalogue_routes
-from bot.backoffice.coaches import BotUsername, add_coach_routes
-from bot.backoffice.common import (
+from bot.backoffice.coaches import add_coach_routes
+from bot.backoffice.common import error_page
+from bot.backoffice.dashboard import add_dashboard_routes
+from bot.backoffice.exports import add_export_routes
+from bot.backoffice.keys import (
     ANNOUNCER,
     DEFAULT_LANGUAGE,
+    PREVIEW_CLIENT,
     SESSIONMAKER,
     STAFF,
     THROTTLE,
-    error_page,
+    BotUsername,
 )
-from bot.backoffice.dashboard import add_dashboard_routes
-from bot.backoffice.exports import add_export_routes
 from bot.backoffice.metrics import add_metrics_routes
 from bot.backoffice.outbox_views import add_outbox_routes
-from bot.backoffice.preview import PREVIEW_CLIENT, add_preview_routes
+from bot.backoffice.preview import add_preview_routes
 from bot.emulator.client import EmulatorClient
 from bot.i18n import N_
 from bot.settings import LANGUAGES

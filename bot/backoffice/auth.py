@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from aiohttp_session import Session
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-
-from bot.i18n import N_
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so that both cases take the same time.
@@ -139,27 +134,3 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def require_role(*roles: str) -> Callable[[Handler], Handler]:
-    """Allow the view only to signed-in staff with one of `roles` (403 for the others)."""
-
-    def decorate(view: Handler) -> Handler:
-        @functools.wraps(view)
-        async def wrapper(request: web.Request) -> web.StreamResponse:
-            from bot.backoffice.common import STAFF, error_page
-
-            staff: Any = request.get(STAFF)
-            if staff is None:
-                raise web.HTTPUnauthorized()
-            if staff.role not in roles:
-                return await error_page(request, 403, N_("You do not have access to this page."))
-            return await view(request)
-
-        wrapper.allowed_roles = frozenset(roles)  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorate

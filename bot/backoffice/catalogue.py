@@ -19,15 +19,15 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from babel.dates import format_date
 
-from bot.backoffice.auth import require_role
 from bot.backoffice.common import (
-    SESSIONMAKER,
     QueryReader,
     error_page,
     pagination,
     render,
+    require_role,
     translator,
 )
+from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.views import PER_PAGE
 from bot.flows.intake import ACTOR_KINDS
 from bot.i18n import LANGUAGE_NAMES, N_, Translator

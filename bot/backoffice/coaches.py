@@ -9,14 +9,13 @@ Telegram side.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp_session import get_session
 
-from bot.backoffice.auth import require_role
-from bot.backoffice.common import SESSIONMAKER, STAFF, error_page, render, translator
+from bot.backoffice.common import error_page, render, require_role, translator
+from bot.backoffice.keys import BOT_USERNAME, SESSIONMAKER, STAFF, BotUsername
 from bot.coach_alerts import DEEP_LINK_PREFIX, invite_link
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from matching.communes import commune_by_refnis
@@ -46,8 +45,6 @@ from storage.coaches import (
 )
 from storage.models import Coach
 
-BotUsername = Callable[[], Awaitable[str | None]]
-BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")
 FLASH = "coach_invite"
 ALERT_STATUS_LABELS = {
     QUEUED: N_("being sent"),

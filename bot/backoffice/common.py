@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+import functools
+from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,21 +13,11 @@ from aiohttp_session import get_session
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.announcements import Announcer
-from bot.backoffice.auth import LoginThrottle, csrf_token
-from bot.i18n import Translator
+from bot.backoffice.auth import csrf_token
+from bot.backoffice.keys import DEFAULT_LANGUAGE, STAFF, TRANSLATOR
+from bot.i18n import N_, Translator
 from bot.settings import LANGUAGES
-from storage.models import StaffUser
-
-SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
-THROTTLE = web.AppKey("throttle", LoginThrottle)
-DEFAULT_LANGUAGE = web.AppKey("default_language", str)
-ANNOUNCER = web.AppKey("announcer", Announcer)
-
-STAFF = web.RequestKey("staff", StaffUser)
-TRANSLATOR = web.RequestKey("translator", Translator)
 
 
 def _accept_language(header: str) -> str | None:
@@ -177,3 +168,25 @@ def pagination(path: str, params: Mapping[str, str], page: int, pages: int) -> d
         "next_url": url(page + 1) if page < pages else None,
         "page_links": [(n, url(n)) for n in range(max(1, page - 4), min(pages, page + 4) + 1)],
     }
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def require_role(*roles: str) -> Callable[[Handler], Handler]:
+    """Allow the view only to signed-in staff with one of `roles` (403 for the others)."""
+
+    def decorate(view: Handler) -> Handler:
+        @functools.wraps(view)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            staff: Any = request.get(STAFF)
+            if staff is None:
+                raise web.HTTPUnauthorized()
+            if staff.role not in roles:
+                return await error_page(request, 403, N_("You do not have access to this page."))
+            return await view(request)
+
+        wrapper.allowed_roles = frozenset(roles)  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

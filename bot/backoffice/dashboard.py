@@ -14,7 +14,8 @@ from babel.dates import format_skeleton
 from markupsafe import Markup
 
 from bot.backoffice.charts import Bar, bar_chart, column_chart
-from bot.backoffice.common import SESSIONMAKER, render, translator
+from bot.backoffice.common import render, translator
+from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.outbox_views import outbox_figures
 from bot.backoffice.views import status_label
 from bot.i18n import N_, Translator

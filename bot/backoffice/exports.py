@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.backoffice.common import SESSIONMAKER, translator
+from bot.backoffice.common import translator
+from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.views import parse_list_request
 from bot.proposal_data import COLUMNS, proposal_record
 from storage.review import search_proposals

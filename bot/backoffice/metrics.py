@@ -14,13 +14,11 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from bot.backoffice.common import SESSIONMAKER
+from bot.backoffice.keys import METRICS_TOKEN, SESSIONMAKER
 from storage.models import DEAD, PENDING, SENDING, SENT
 from storage.outbox import outbox_stats
 from storage.review import status_counts
 from storage.stats import outbox_failed_count
-
-METRICS_TOKEN = web.AppKey("metrics_token", str)
 
 
 class Snapshot:

@@ -14,8 +14,8 @@ from aiohttp import web
 from babel.dates import format_timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.backoffice.auth import require_role
-from bot.backoffice.common import SESSIONMAKER, pagination, render, translator
+from bot.backoffice.common import pagination, render, require_role, translator
+from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.views import PER_PAGE
 from bot.i18n import Translator
 from storage.outbox import outbox_stats, retry_dead

@@ -16,14 +16,14 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from bot.backoffice.common import STAFF, error_page, render, translator
-from bot.emulator.client import EmulatorClient, EmulatorError
+from bot.backoffice.common import error_page, render, translator
+from bot.backoffice.keys import PREVIEW_CLIENT, STAFF
+from bot.emulator.client import EmulatorError
 from bot.i18n import LANGUAGE_NAMES, N_
 from bot.settings import LANGUAGES
 
 log = logging.getLogger(__name__)
 
-PREVIEW_CLIENT = web.AppKey("preview_client", EmulatorClient)
 PREVIEW_USER_BASE = 7_000_000_000_000
 """Far above real Telegram user ids, so a preview citizen never meets a real one."""
 TEXT_LIMIT = 4096

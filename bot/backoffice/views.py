@@ -23,17 +23,8 @@ from bot.backoffice.auth import (
     verify_password,
 )
 from bot.backoffice.coaches import coach_feedback
-from bot.backoffice.common import (
-    ANNOUNCER,
-    SESSIONMAKER,
-    STAFF,
-    THROTTLE,
-    QueryReader,
-    error_page,
-    pagination,
-    render,
-    translator,
-)
+from bot.backoffice.common import QueryReader, error_page, pagination, render, translator
+from bot.backoffice.keys import ANNOUNCER, SESSIONMAKER, STAFF, THROTTLE
 from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
 from bot.flows.intake import ACTOR_KINDS
 from bot.i18n import LANGUAGE_NAMES, N_, Translator

@@ -1,0 +1,33 @@
+"""Every key of the back-office's application and requests, in one leaf module.
+
+Handlers, middlewares and `create_app` find what the app holds through these typed keys
+(aiohttp's `web.AppKey` and `web.RequestKey`); keeping them here lets any module of the
+back-office use them without importing another page's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.announcements import Announcer
+from bot.backoffice.auth import LoginThrottle
+from bot.emulator.client import EmulatorClient
+from bot.i18n import Translator
+from storage.models import StaffUser
+
+BotUsername = Callable[[], Awaitable[str | None]]
+"""Asks the Bot API for the bot's username (for coach invitation links); None if unknown."""
+
+SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+DEFAULT_LANGUAGE = web.AppKey("default_language", str)
+ANNOUNCER = web.AppKey("announcer", Announcer)
+METRICS_TOKEN = web.AppKey("metrics_token", str)
+PREVIEW_CLIENT = web.AppKey("preview_client", EmulatorClient)
+BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")
+
+STAFF = web.RequestKey("staff", StaffUser)
+TRANSLATOR = web.RequestKey("translator", Translator)
