@@ -2,7 +2,7 @@
 
 Every message that is not a direct reply (an official answer to a citizen, later coach alerts,
 staff notifications, digests) is added with `enqueue` inside the caller's transaction, so it
-exists if and only if the change was committed. A dispatcher (`bot.dispatcher`) claims due
+exists if and only if the change was committed. A dispatcher (`bot.delivery.dispatcher`) claims due
 rows with `claim_due`, sends them and records the outcome with `mark_sent` / `mark_failed`.
 
 Row life cycle::

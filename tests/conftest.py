@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator.server import start_emulator
 from bot.flows.runner import Runner
-from bot.matcher import Matcher
-from bot.telegram_bot import build_application
+from bot.services.matcher import Matcher
+from bot.telegram.application import build_application
 from storage.clock import use_clock
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.runners.settings import Settings
 from storage.clock import BRUSSELS
 from storage.models import Proposal
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from bot.backoffice.openapi import openapi_document
-from bot.proposal_data import COLUMNS
+from bot.text.proposal_data import COLUMNS
 from storage.api_tokens import (
     ApiTokenExists,
     authenticate_api_token,

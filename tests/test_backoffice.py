@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.backoffice.app import SECURITY_HEADERS, create_app
 from bot.backoffice.auth import LoginThrottle, hash_password, safe_next, verify_password
-from bot.i18n import Translator
+from bot.text.i18n import Translator
 from matching.calls import all_calls
 from storage.database import create_sessionmaker
 from storage.models import Initiative

@@ -14,7 +14,7 @@ from bot import cli
 from bot.backoffice import accounts
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, hash_password, verify_password
-from bot.i18n import Translator
+from bot.text.i18n import Translator
 from storage.database import create_engine, create_sessionmaker
 from storage.staff import (
     StaffRuleError,

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, hash_password
 from bot.backoffice.catalogue import IMPORT_MESSAGES, import_message
-from bot.i18n import Translator
-from bot.initiatives import catalogue_format
+from bot.services.catalogue import catalogue_format
+from bot.text.i18n import Translator
 from matching.calls import all_calls
 from matching.catalogue import PROBLEMS, CatalogueError, Problem, parse_catalogue
 from storage.database import create_engine, create_sessionmaker

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.initiatives import STARTER_CATALOGUE, import_catalogue, seed_starter_catalogue
+from bot.services.catalogue import STARTER_CATALOGUE, import_catalogue, seed_starter_catalogue
 from matching.catalogue import CatalogueError, parse_catalogue
 from storage.database import create_sessionmaker
 from storage.models import Initiative

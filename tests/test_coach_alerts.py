@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.coach_alerts import (
+from bot.services.coach_alerts import (
     Follows,
     alert_reasons,
     digest_key,
@@ -23,7 +23,7 @@ from bot.coach_alerts import (
     withdraw_alerts,
     write_digests,
 )
-from bot.i18n import Translator
+from bot.text.i18n import Translator
 from storage.coaches import (
     COMMUNE,
     DIGEST,

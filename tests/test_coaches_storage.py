@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
-from bot.cli import main as intake
-from bot.coach_alerts import enqueue_coach_alerts, load_alert, take_alert, write_digests
+from bot.runners.cli import main as intake
+from bot.services.coach_alerts import enqueue_coach_alerts, load_alert, take_alert, write_digests
 from storage.coaches import (
     COMMUNE,
     DIGEST,
@@ -423,7 +423,7 @@ async def test_feedback_is_shown_to_the_staff(staffed: async_sessionmaker[AsyncS
 async def test_alerts_digests_and_takes_on_both_databases(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """The queries of bot.coach_alerts (row locks, ON CONFLICT, JSON) on each backend."""
+    """The queries of bot.services.coach_alerts (row locks, ON CONFLICT, JSON) on each backend."""
     tokens = [await invite(sessions, name) for name in ("Anne", "Bert")]
     async with sessions.begin() as session:
         for number, token in enumerate(tokens):

@@ -25,7 +25,7 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 import storage.outbox
-from bot.dispatcher import Dispatcher
+from bot.delivery.dispatcher import Dispatcher
 from bot.emulator.client import EmulatorClient
 from storage.clock import utcnow
 from storage.database import create_engine, create_sessionmaker, migrate
@@ -150,9 +150,9 @@ async def test_a_thousand_messages_through_random_faults_are_delivered_exactly_o
     A timeout here is a request lost before Telegram processed it: the emulator keeps it
     unanswered until the client gives up, and delivers nothing. (A timeout *after* Telegram
     delivered would be a legitimate duplicate under at-least-once delivery, see
-    `bot.dispatcher`.) So the client's read timeout (2 s) must stay far above the real answer
-    time: the global rate (200/s) is kept near what the emulator, sharing this event loop, can
-    serve, and the slowest accepted send is printed next to the drain time.
+    `bot.delivery.dispatcher`.) So the client's read timeout (2 s) must stay far above the real
+    answer time: the global rate (200/s) is kept near what the emulator, sharing this event
+    loop, can serve, and the slowest accepted send is printed next to the drain time.
 
     Backoff is shortened and MAX_ATTEMPTS raised so that the drain takes seconds, and so that
     no message goes dead by bad luck (18 % failures, 8 attempts: about one run in a thousand
@@ -249,9 +249,9 @@ async def test_a_dispatcher_killed_mid_batch_loses_nothing_and_sends_nothing_twi
     The residual window: Telegram has accepted a message (answered 200) but the dispatcher
     dies before committing ``sent``. That row is sent again after its lease: a duplicate, the
     price of at-least-once delivery (Telegram's sendMessage has no idempotency key, so the send
-    and the commit cannot be atomic; see `bot.dispatcher`). The window is a few milliseconds
-    per message, but a kill at a random moment of a busy batch would land in it now and then,
-    and this test would then fail for a reason the design accepts. So the test closes the
+    and the commit cannot be atomic; see `bot.delivery.dispatcher`). The window is a few
+    milliseconds per message, but a kill at a random moment of a busy batch would land in it now
+    and then, and this test would then fail for a reason the design accepts. So the test closes the
     window before killing: it waits until every message the emulator delivered is committed
     as sent and only held (unprocessed) requests are in flight, then kills.
 

@@ -21,7 +21,7 @@ from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 import storage.outbox
-from bot.dispatcher import Dispatcher, Pacer, Webhook, retry_after_seconds, signature
+from bot.delivery.dispatcher import Dispatcher, Pacer, Webhook, retry_after_seconds, signature
 from bot.emulator.client import EmulatorClient
 from storage.clock import utcnow
 from storage.database import create_sessionmaker
@@ -506,7 +506,7 @@ def test_the_bot_of_the_process_keeps_telegram_limits(runner: Any) -> None:
     """Replies and the outbox share one AIORateLimiter: 30/s overall, 20/min per group."""
     from telegram.ext import AIORateLimiter
 
-    from bot.telegram_bot import build_application
+    from bot.telegram.application import build_application
 
     application = build_application(TOKEN, "http://127.0.0.1:9/bot", runner, "fr")
     limiter = application.bot.rate_limiter

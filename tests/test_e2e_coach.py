@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.emulator.client import EmulatorClient
-from bot.i18n import Translator
+from bot.text.i18n import Translator
 from storage.database import create_engine, create_sessionmaker
 from storage.models import CoachAlert, OutboxMessage, Proposal
 from tests.processes import IntakeProcess, intake_env, process_reference, run_intake

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.coach_alerts import enqueue_coach_alerts
-from bot.dispatcher import Dispatcher
-from bot.i18n import Translator
+from bot.delivery.dispatcher import Dispatcher
+from bot.services.coach_alerts import enqueue_coach_alerts
+from bot.text.i18n import Translator
 from storage.clock import utcnow
 from storage.coaches import (
     COMMUNE,
@@ -253,7 +253,7 @@ async def test_the_menu_survives_a_new_application(
     await catalogue(sessions, 3)
     chat = await coach_chat(make_chat, sessions)
     await chat.press("Initiatives")
-    from bot.telegram_bot import build_application
+    from bot.telegram.application import build_application
 
     telegram = FakeTelegram()
     telegram.messages = chat.telegram.messages
@@ -404,7 +404,7 @@ async def test_no_contact_button_without_consent_and_the_digest(
     await submit(sessions, "p1", compost, consent_share=False)
     await deliver(app, sessions)
     assert telegram.sent(carla.user_id) == []  # waits for the digest
-    from bot.coach_alerts import write_digests
+    from bot.services.coach_alerts import write_digests
 
     async with sessions.begin() as session:
         assert await write_digests(session, utcnow() + timedelta(days=1)) == 1

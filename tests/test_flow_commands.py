@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.flows.base import decode_callback, encode_callback
-from bot.telegram_bot import register_commands
+from bot.telegram.application import register_commands
 from storage.database import create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal
 from storage.workflow import review

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.initiatives import seed_starter_catalogue
+from bot.services.catalogue import seed_starter_catalogue
 from storage.database import create_sessionmaker
 from storage.models import Proposal, ProposalMatch
 

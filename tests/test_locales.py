@@ -11,7 +11,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALE_DIR, Translator
+from bot.text.i18n import LOCALE_DIR, Translator
 
 ROOT = Path(__file__).parent.parent
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
-from bot.process import start_web
-from bot.settings import Settings
+from bot.runners.process import start_web
+from bot.runners.settings import Settings
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal

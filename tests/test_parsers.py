@@ -1,4 +1,4 @@
-"""Tests for bot.parsers: budget, e-mail, phone, contact, title, description, name."""
+"""Tests for bot.text.parsers: budget, e-mail, phone, contact, title, description, name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from babel.numbers import format_currency, format_decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.parsers import (
+from bot.text.parsers import (
     BUDGET_MAXIMUM_CENTS,
     ParseError,
     ParseErrorCode,

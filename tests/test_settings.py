@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.runners.settings import SettingsError, load_settings
 
 INTAKE = Path(sys.executable).parent / "intake"
 

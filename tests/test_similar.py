@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bot.benchmarks.matching import (
+from bot.runners.benchmarks.matching import (
     format_matching_report,
     run_matching_benchmark,
     synthetic_catalogue,

@@ -9,7 +9,7 @@ import pytest
 from bot.flows.account import ACCOUNT_STEPS, status_reply
 from bot.flows.base import Context, Invalid, decode_callback, encode_callback
 from bot.flows.intake import STEPS, TOTAL_STEPS, new_draft
-from bot.i18n import Translator
+from bot.text.i18n import Translator
 
 
 class FakeServices:
@@ -246,7 +246,7 @@ async def test_themes_are_preselected_from_the_text() -> None:
 
 
 async def test_similar_step_shows_matches_with_reasons() -> None:
-    from bot.matcher import Similar
+    from bot.services.matcher import Similar
 
     class WithMatches(FakeServices):
         async def similar(self, draft: dict[str, Any], language: str) -> list[Any]:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.benchmarks.themes import PARIS_LABELS, PRIMARY_FILE, evaluate_themes, format_report
+from bot.runners.benchmarks.themes import PARIS_LABELS, PRIMARY_FILE, evaluate_themes, format_report
 from matching.normalize import LANGUAGES, analyze, concepts
 from matching.themes import (
     PRESELECT_MAX,

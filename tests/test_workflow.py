@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.announcements import Announcer
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
+from bot.services.announcements import Announcer
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal

@@ -16,8 +16,8 @@ from aiohttp import web
 from bot.backoffice.auth import hash_password
 from bot.backoffice.common import render, require_role, translator
 from bot.backoffice.keys import SESSIONMAKER, STAFF
-from bot.i18n import LANGUAGE_NAMES, N_
-from bot.parsers import ParseError, parse_email
+from bot.text.i18n import LANGUAGE_NAMES, N_
+from bot.text.parsers import ParseError, parse_email
 from storage.staff import (
     ROLES,
     STAFF_LANGUAGES,
@@ -31,7 +31,7 @@ from storage.staff import (
 )
 
 MIN_PASSWORD_LENGTH = 12
-"""As for `intake staff add` (bot.cli.MIN_PASSWORD_LENGTH)."""
+"""As for `intake staff add` (bot.runners.cli.MIN_PASSWORD_LENGTH)."""
 MAX_PASSWORD_LENGTH = 1024
 
 ROLE_LABELS = {"admin": N_("administrator"), "reviewer": N_("reviewer")}

@@ -2,7 +2,7 @@
 
 Every request carries `Authorization: Bearer <token>` (tokens from `intake api-token add`).
 The session cookie plays no part here: nothing a browser sends on its own opens the API,
-so it needs no CSRF token. Proposals are the JSON export's records (`bot.proposal_data`,
+so it needs no CSRF token. Proposals are the JSON export's records (`bot.text.proposal_data`,
 which keeps the rule on contact details); one proposal adds its matches and its whole
 history, internal notes included and flagged (`internal`), since every reader is staff.
 Errors are JSON too: `{"error": code, "message": ..., "parameter": ...}`.
@@ -31,9 +31,9 @@ from bot.backoffice.openapi import (
     parameter_choices,
 )
 from bot.backoffice.views import Handler, parse_list_request
-from bot.i18n import N_, Translator
-from bot.proposal_data import proposal_record
-from bot.wording import reason_text
+from bot.text.i18n import N_, Translator
+from bot.text.proposal_data import proposal_record
+from bot.text.wording import reason_text
 from storage.api_tokens import authenticate_api_token
 from storage.clock import BRUSSELS
 from storage.models import Proposal, ProposalMatch

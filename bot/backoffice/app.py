@@ -14,7 +14,6 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.announcements import Announcer
 from bot.backoffice import views
 from bot.backoffice.accounts import add_account_routes
 from bot.backoffice.api import API_PREFIX, add_api_routes, api_guard
@@ -37,8 +36,8 @@ from bot.backoffice.metrics import add_metrics_routes
 from bot.backoffice.outbox_views import add_outbox_routes
 from bot.backoffice.preview import add_preview_routes
 from bot.emulator.client import EmulatorClient
-from bot.i18n import N_
-from bot.settings import LANGUAGES
+from bot.services.announcements import Announcer
+from bot.text.i18n import LANGUAGES, N_
 from storage.staff import staff_by_id
 
 HERE = Path(__file__).parent

@@ -1,9 +1,9 @@
 """The catalogue pages: initiatives (list, search, CSV upload, edit) and the calls.
 
 Every signed-in staff member reads them; only administrators upload and edit. An upload
-goes through `bot.initiatives.import_catalogue`, the import of `intake initiatives import`,
+goes through `bot.services.catalogue.import_catalogue`, the import of `intake initiatives import`,
 so the web and the command line accept and refuse the same files. The bot's matcher
-re-reads the catalogue by itself (`bot.matcher.REFRESH_SECONDS`): nothing to notify.
+re-reads the catalogue by itself (`bot.services.matcher.REFRESH_SECONDS`): nothing to notify.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from bot.backoffice.common import (
 from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.views import PER_PAGE
 from bot.flows.intake import ACTOR_KINDS
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
-from bot.initiatives import ImportResult, catalogue_format, import_catalogue
-from bot.matcher import REFRESH_SECONDS
+from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
+from bot.services.matcher import REFRESH_SECONDS
+from bot.text.i18n import LANGUAGE_NAMES, N_, Translator
 from matching.calls import Call, all_calls
 from matching.catalogue import (
     COLUMNS,

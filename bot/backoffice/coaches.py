@@ -16,8 +16,8 @@ from aiohttp_session import get_session
 
 from bot.backoffice.common import error_page, render, require_role, translator
 from bot.backoffice.keys import BOT_USERNAME, SESSIONMAKER, STAFF, BotUsername
-from bot.coach_alerts import DEEP_LINK_PREFIX, invite_link
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
+from bot.text.i18n import LANGUAGE_NAMES, N_, Translator
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
 from storage.clock import utcnow

@@ -16,8 +16,7 @@ from markupsafe import Markup
 
 from bot.backoffice.auth import csrf_token
 from bot.backoffice.keys import DEFAULT_LANGUAGE, STAFF, TRANSLATOR
-from bot.i18n import N_, Translator
-from bot.settings import LANGUAGES
+from bot.text.i18n import LANGUAGES, N_, Translator
 
 
 def _accept_language(header: str) -> str | None:

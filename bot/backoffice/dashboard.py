@@ -18,7 +18,7 @@ from bot.backoffice.common import render, translator
 from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.outbox_views import outbox_figures
 from bot.backoffice.views import status_label
-from bot.i18n import N_, Translator
+from bot.text.i18n import N_, Translator
 from matching.communes import commune_by_refnis
 from matching.themes import theme_ids, theme_label
 from storage.review import status_counts

@@ -1,7 +1,7 @@
 """CSV and JSON exports of the proposals list's current filter.
 
 Contact details and the shared location are exported only for proposals whose citizen
-agreed to share them (see `bot.proposal_data`); staff still see them on each proposal's page.
+agreed to share them (see `bot.text.proposal_data`); staff still see them on each proposal's page.
 The CSV starts with a UTF-8 byte order mark so that Excel opens accents right.
 """
 
@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.backoffice.common import translator
 from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.views import parse_list_request
-from bot.proposal_data import COLUMNS, proposal_record
+from bot.text.proposal_data import COLUMNS, proposal_record
 from storage.review import search_proposals
 
 EXPORT_LIMIT = 50_000

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.announcements import Announcer
 from bot.backoffice.auth import LoginThrottle
 from bot.emulator.client import EmulatorClient
-from bot.i18n import Translator
+from bot.services.announcements import Announcer
+from bot.text.i18n import Translator
 from storage.models import StaffUser
 
 BotUsername = Callable[[], Awaitable[str | None]]

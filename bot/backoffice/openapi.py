@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.settings import LANGUAGES
+from bot.text.i18n import LANGUAGES
 from matching.calls import all_calls
 from matching.communes import all_communes
 from matching.themes import theme_ids
@@ -48,7 +48,8 @@ _ONLY_SHARED = "null unless the citizen agreed to share their contact details (c
 
 
 def _proposal_properties() -> dict[str, Any]:
-    """The export record (`bot.proposal_data.proposal_record`): one schema per column, in order."""
+    """The export record (`bot.text.proposal_data.proposal_record`): a schema per column, in
+    order."""
     properties: dict[str, Any] = {
         "reference": {**_STRING, "examples": ["BXL-2026-00042"]},
         "status": {"type": "string", "enum": list(STATUSES)},

@@ -1,6 +1,6 @@
 """`/preview`: staff chat with the bot in the browser, before a call opens.
 
-A second copy of the bot runs against a local Bot API emulator (wired by `bot.process`);
+A second copy of the bot runs against a local Bot API emulator (wired by `bot.runners.process`);
 its proposals are marked as tests, so lists and exports leave them out unless asked. This
 page plays the citizen through the emulator's control API: it sends what staff type or
 press, waits for the bot's answer, and shows the chat. No script: every action is a form.
@@ -19,8 +19,7 @@ from markupsafe import Markup, escape
 from bot.backoffice.common import error_page, render, translator
 from bot.backoffice.keys import PREVIEW_CLIENT, STAFF
 from bot.emulator.client import EmulatorError
-from bot.i18n import LANGUAGE_NAMES, N_
-from bot.settings import LANGUAGES
+from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_
 
 log = logging.getLogger(__name__)
 

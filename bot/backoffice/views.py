@@ -27,10 +27,9 @@ from bot.backoffice.common import QueryReader, error_page, pagination, render, t
 from bot.backoffice.keys import ANNOUNCER, SESSIONMAKER, STAFF, THROTTLE
 from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
 from bot.flows.intake import ACTOR_KINDS
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
-from bot.notifications import review_message
-from bot.settings import LANGUAGES
-from bot.wording import call_name, commune_name, money, reason_text, themes_text
+from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
+from bot.text.notices import review_message
+from bot.text.wording import call_name, commune_name, money, reason_text, themes_text
 from matching.calls import all_calls
 from matching.communes import sorted_for_language
 from matching.themes import theme_ids, theme_label

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.flows.base import Context, Invalid, Outcome, Reply, Step, advance, escape, goto
 from bot.flows.intake import DoneStep, new_draft, shorten
-from bot.i18n import N_
+from bot.text.i18n import N_
 from storage.workflow import WITHDRAWABLE
 
 ANSWER_SHOWN = 300

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.flows.services import ChatServices
-    from bot.i18n import Translator
+    from bot.services.chat import ChatServices
+    from bot.text.i18n import Translator
 
 CALLBACK_LIMIT = 64
 
@@ -123,7 +123,7 @@ class Context:
         return self.t.gettext(message)
 
     def switch_language(self, language: str) -> None:
-        from bot.i18n import Translator
+        from bot.text.i18n import Translator
 
         self.t = Translator(language)
 

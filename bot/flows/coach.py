@@ -30,7 +30,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.coach_alerts import (
+from bot.flows.base import (
+    Button,
+    Input,
+    InputKind,
+    Reply,
+    decode_callback,
+    encode_callback,
+    escape,
+    rows,
+)
+from bot.services.coach_alerts import (
     ALERT_PREFIX,
     CONTACT,
     DEEP_LINK_PREFIX,
@@ -44,18 +54,7 @@ from bot.coach_alerts import (
     send_pending_now,
     take_alert,
 )
-from bot.flows.base import (
-    Button,
-    Input,
-    InputKind,
-    Reply,
-    decode_callback,
-    encode_callback,
-    escape,
-    rows,
-)
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
-from bot.settings import LANGUAGES
+from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from matching.communes import sorted_for_language
 from matching.text import fold
 from matching.themes import theme_ids, theme_label

@@ -23,8 +23,8 @@ from bot.flows.base import (
     rows,
     stay,
 )
-from bot.i18n import LANGUAGE_NAMES, N_
-from bot.parsers import (
+from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.text.parsers import (
     ParseError,
     ParseErrorCode,
     parse_budget,
@@ -33,7 +33,6 @@ from bot.parsers import (
     parse_name,
     parse_title,
 )
-from bot.settings import LANGUAGES
 from matching.calls import ProposalFacts, all_calls, eligible_calls
 from matching.communes import (
     commune_by_refnis,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from bot.announcements import Announcer
 from bot.flows.account import (
     ACCOUNT_STEPS,
     help_reply,
@@ -30,10 +29,11 @@ from bot.flows.base import (
 )
 from bot.flows.coach import CoachFlow
 from bot.flows.intake import STEPS, new_draft
-from bot.flows.services import ChatServices
 from bot.flows.staff_group import TakeResult, take
-from bot.i18n import Translator, language_from_telegram
-from bot.matcher import Matcher
+from bot.services.announcements import Announcer
+from bot.services.chat import ChatServices
+from bot.services.matcher import Matcher
+from bot.text.i18n import Translator, language_from_telegram
 from storage.conversations import ConversationStore
 from storage.models import Conversation
 

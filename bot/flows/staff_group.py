@@ -1,7 +1,7 @@
 """The staff Telegram group (`STAFF_CHAT_ID`): a summary of each new proposal and its
 "take it" button, which records who took the proposal and edits the message in place.
 
-The summary is written to the outbox when the proposal is submitted (`bot.announcements`);
+The summary is written to the outbox when the proposal is submitted (`bot.services.announcements`);
 the button press is handled here, inside one transaction, and the first taker wins.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows.base import escape
-from bot.i18n import Translator
-from bot.wording import call_name, commune_name, money, themes_text
+from bot.text.i18n import Translator
+from bot.text.wording import call_name, commune_name, money, themes_text
 from storage.models import Proposal
 from storage.proposals import matched_initiative_names
 from storage.workflow import take_proposal

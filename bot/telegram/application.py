@@ -37,8 +37,7 @@ from telegram.request import BaseRequest
 from bot.flows.base import Input, InputKind, Reply
 from bot.flows.runner import Result, Runner, Sender
 from bot.flows.staff_group import TAKE_PREFIX as STAFF_TAKE_PREFIX
-from bot.i18n import N_, Translator, language_from_telegram
-from bot.settings import LANGUAGES
+from bot.text.i18n import LANGUAGES, N_, Translator, language_from_telegram
 
 log = logging.getLogger(__name__)
 

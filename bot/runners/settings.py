@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Language = Literal["fr", "nl", "en"]
-LANGUAGES: tuple[Language, ...] = ("fr", "nl", "en")
+from bot.text.i18n import Language
 
 
 class SettingsError(Exception):

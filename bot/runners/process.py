@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
 from telegram.ext import ExtBot
 
-from bot.announcements import Announcer
-from bot.coach_alerts import BotUsername, run_digests
-from bot.dispatcher import Dispatcher, Webhook
+from bot.delivery.dispatcher import Dispatcher, Webhook
 from bot.flows.runner import Runner
-from bot.initiatives import seed_starter_catalogue
-from bot.matcher import Matcher
-from bot.settings import Settings
-from bot.telegram_bot import build_application, register_commands, telegram_rate_limiter
+from bot.runners.settings import Settings
+from bot.services.announcements import Announcer
+from bot.services.catalogue import seed_starter_catalogue
+from bot.services.coach_alerts import BotUsername, run_digests
+from bot.services.matcher import Matcher
+from bot.telegram.application import build_application, register_commands, telegram_rate_limiter
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 from storage.staff import staff_count

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.announcements import Announcer
-from bot.matcher import Matcher, Similar
+from bot.services.announcements import Announcer
+from bot.services.matcher import Matcher, Similar
 from matching.similar import Query
 from storage.models import Proposal
 from storage.proposals import (

@@ -11,17 +11,20 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 
-from bot.settings import LANGUAGES, Language
 from storage.clock import BRUSSELS
 
-LOCALE_DIR = Path(__file__).parent / "locales"
+LOCALE_DIR = Path(__file__).parent.parent / "locales"
 DOMAIN = "messages"
 BABEL_LOCALES: dict[str, str] = {"fr": "fr_BE", "nl": "nl_BE", "en": "en"}
+
+Language = Literal["fr", "nl", "en"]
+LANGUAGES: tuple[Language, ...] = ("fr", "nl", "en")
 
 
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}

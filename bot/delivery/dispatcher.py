@@ -39,7 +39,7 @@ Pacing: at most one message per `per_chat_interval` seconds to a chat and `globa
 second overall (Telegram's limits are about 1 message/s per chat and 30/s per bot). The
 `Pacer` is ours because the claim loop needs to know which chats must wait (to leave their
 rows unclaimed) and a 429 defers one chat only. Underneath, the process's bot carries
-python-telegram-bot's `AIORateLimiter` (`bot.telegram_bot.telegram_rate_limiter`), which
+python-telegram-bot's `AIORateLimiter` (`bot.telegram.application.telegram_rate_limiter`), which
 keeps every request of the process, direct replies included, under 30/s overall and
 20/min per group.
 """

@@ -15,7 +15,7 @@ A proposal for the whole region counts as being in every commune.
 
 An alert shows the title, the reference, the commune, the themes, the budget, the start of
 the description, the matched initiatives at or above the threshold with their score and
-reasons (worded like the back-office, `bot.wording`), whether the citizen asked to be put in
+reasons (worded like the back-office, `bot.text.wording`), whether the citizen asked to be put in
 touch, and why the coach receives it. Buttons: "I'll take it" (the first coach wins; the
 others' alerts are edited through ``telegram_edit`` outbox rows to say who took it), "Not
 relevant" (feedback on the match, shown to staff) and "Contact the citizen" (only when the
@@ -44,8 +44,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.flows.base import escape
-from bot.i18n import Translator
-from bot.wording import commune_name, money, reason_text, themes_text
+from bot.text.i18n import Translator
+from bot.text.wording import commune_name, money, reason_text, themes_text
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
 from storage.clock import BRUSSELS, utcnow

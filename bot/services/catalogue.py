@@ -14,7 +14,7 @@ from storage.initiatives import UpsertReport, catalogue_stamp, upsert_initiative
 
 log = logging.getLogger(__name__)
 
-STARTER_CATALOGUE = Path(__file__).parent / "data" / "starter_initiatives.csv"
+STARTER_CATALOGUE = Path(__file__).parent.parent / "data" / "starter_initiatives.csv"
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.flows.account import STATUS_LABELS
 from bot.flows.base import escape
-from bot.i18n import Translator
+from bot.text.i18n import Translator
 
 
 def review_message(

@@ -14,19 +14,19 @@ from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
 
-from bot.benchmarks.matching import format_matching_report, run_matching_benchmark
-from bot.benchmarks.themes import evaluate_themes, format_report
-from bot.initiatives import ImportResult, catalogue_format, import_catalogue
-from bot.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
-from bot.process import prepare_database, serve, serve_dispatcher, serve_web
-from bot.settings import Settings, SettingsError, load_settings
+from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
+from bot.runners.benchmarks.themes import evaluate_themes, format_report
+from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
+from bot.runners.process import prepare_database, serve, serve_dispatcher, serve_web
+from bot.runners.settings import Settings, SettingsError, load_settings
+from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
 from matching.catalogue import CatalogueError, parse_catalogue
 from storage.database import create_engine, create_sessionmaker, migrate
 
 log = logging.getLogger("intake")
 
 DEMO_LOG = Path("data/intake-demo.log")
-EVAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
 
 
 def configure_logging(level: str, logfile: Path | None = None) -> None:
@@ -233,7 +233,7 @@ def command_coach_invite(settings: Settings, name: str, language: str) -> int:
     configure_logging("WARNING")
     from telegram.error import TelegramError
 
-    from bot.coach_alerts import DEEP_LINK_PREFIX, fetch_bot_username, invite_link
+    from bot.services.coach_alerts import DEEP_LINK_PREFIX, fetch_bot_username, invite_link
     from storage.coaches import INVITE_DAYS, invite_coach
 
     async def run() -> tuple[str, str | None, str | None]:

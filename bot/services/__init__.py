@@ -1,0 +1,1 @@
+"""Use cases: each takes a database session from its caller and never commits."""

@@ -1,0 +1,1 @@
+"""The python-telegram-bot adapter: the application, its handlers and its commands."""

@@ -1,0 +1,1 @@
+"""How things read in the reader's language: translations, labels, wording, renderers."""
