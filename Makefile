@@ -13,6 +13,7 @@ run: $(VENV)/.installed $(COMPILED)
 test: $(VENV)/.installed-test $(COMPILED)
 	$(BIN)/ruff check bot matching storage tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # The suite again with the clock moved by libfaketime (Debian package `faketime`), to show

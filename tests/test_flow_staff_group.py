@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.flows.staff_group import TAKE_PREFIX
 from bot.services.announcements import Announcer
 from bot.text.i18n import Translator
+from bot.text.staff_summary import TAKE_PREFIX
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from tests.fakes import FakeChat

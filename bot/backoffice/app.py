@@ -199,6 +199,7 @@ def create_app(
     )
     # Per-request gettext/ngettext come in each render's context (common.render); these
     # globals only set the "newstyle" mode and a fallback.
+    # Added by Jinja2's i18n extension at run time, so its type stubs do not know it.
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     app.on_response_prepare.append(_add_security_headers)
     add_export_routes(app)

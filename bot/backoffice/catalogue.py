@@ -29,10 +29,10 @@ from bot.backoffice.common import (
 )
 from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.views import PER_PAGE
-from bot.flows.intake import ACTOR_KINDS
 from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
 from bot.services.matcher import REFRESH_SECONDS
 from bot.text.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.text.labels import ACTOR_KINDS
 from matching.calls import Call, all_calls
 from matching.catalogue import (
     COLUMNS,

@@ -28,7 +28,6 @@ from storage.coaches import (
     DIGEST_PENDING,
     INITIATIVE,
     INVITE_DAYS,
-    NAME_LENGTH,
     QUEUED,
     SENT,
     TAKEN_BY_OTHER,
@@ -44,6 +43,7 @@ from storage.coaches import (
     take_of,
 )
 from storage.models import Coach
+from storage.models.coaches import NAME_LENGTH
 
 FLASH = "coach_invite"
 ALERT_STATUS_LABELS = {

@@ -30,7 +30,7 @@ REPLY_TIMEOUT = 10.0
 
 
 def preview_user_id(staff_id: int, language: str) -> int:
-    return PREVIEW_USER_BASE + staff_id * 10 + LANGUAGES.index(language)  # type: ignore[arg-type]
+    return PREVIEW_USER_BASE + staff_id * 10 + LANGUAGES.index(language)
 
 
 def _language(value: object, fallback: str) -> str:

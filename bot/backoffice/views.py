@@ -25,9 +25,9 @@ from bot.backoffice.auth import (
 from bot.backoffice.coaches import coach_feedback
 from bot.backoffice.common import QueryReader, error_page, pagination, render, translator
 from bot.backoffice.keys import ANNOUNCER, SESSIONMAKER, STAFF, THROTTLE
-from bot.flows.account import STATUS_LABELS as CITIZEN_STATUS_LABELS
-from bot.flows.intake import ACTOR_KINDS
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
+from bot.text.labels import ACTOR_KINDS
+from bot.text.labels import STATUS_LABELS as CITIZEN_STATUS_LABELS
 from bot.text.notices import review_message
 from bot.text.wording import call_name, commune_name, money, reason_text, themes_text
 from matching.calls import all_calls

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -256,7 +257,7 @@ class Dispatcher:
         sending: dict[int | None, asyncio.Task[None]] = {}
         freed = asyncio.Event()
 
-        def done(chat_id: int | None) -> None:
+        def done(chat_id: int | None, _task: asyncio.Task[None]) -> None:
             sending.pop(chat_id, None)
             freed.set()
 
@@ -273,7 +274,7 @@ class Dispatcher:
                 for chat_id, messages in claimed.items():
                     task = asyncio.create_task(self._send_chat(messages, stop))
                     sending[chat_id] = task
-                    task.add_done_callback(lambda _task, chat=chat_id: done(chat))
+                    task.add_done_callback(functools.partial(done, chat_id))
                 if not claimed:
                     freed.clear()
                     with contextlib.suppress(TimeoutError):

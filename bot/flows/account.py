@@ -6,22 +6,14 @@ citizen was on (kept in the draft as `_return`).
 
 from __future__ import annotations
 
-from bot.flows.base import Context, Invalid, Outcome, Reply, Step, advance, escape, goto
-from bot.flows.intake import DoneStep, new_draft, shorten
-from bot.text.i18n import N_
+from bot.flows.base import Context, Invalid, Outcome, Reply, Step, advance, goto
+from bot.flows.intake import DoneStep, new_draft
+from bot.text.labels import STATUS_LABELS
+from bot.text.markup import escape, shorten
 from storage.workflow import WITHDRAWABLE
 
 ANSWER_SHOWN = 300
 """Characters of the staff's answer repeated in /status (the full text came as a message)."""
-
-STATUS_LABELS: dict[str, str] = {
-    "submitted": N_("submitted"),
-    "in_review": N_("in review"),
-    "accepted": N_("accepted"),
-    "rejected": N_("not retained"),
-    "needs_info": N_("waiting for your answer"),
-    "withdrawn": N_("withdrawn"),
-}
 
 
 def help_reply(ctx: Context) -> Reply:

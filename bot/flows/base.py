@@ -7,15 +7,13 @@ step as a function of the draft. Steps never talk to Telegram; the runner does.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot.services.chat import ChatServices
-    from bot.text.i18n import Translator
+from bot.services.chat import ChatServices
+from bot.text.i18n import Translator
 
 CALLBACK_LIMIT = 64
 
@@ -104,11 +102,6 @@ def decode_callback(data: str) -> Callback | None:
     return Callback(step=step, value=value, version=int(version))
 
 
-def escape(value: object) -> str:
-    """Escape anything a citizen typed before it goes into an HTML message."""
-    return html.escape(str(value), quote=False)
-
-
 @dataclass
 class Context:
     """What a step sees: the draft, the language and what it may ask of storage."""
@@ -123,8 +116,6 @@ class Context:
         return self.t.gettext(message)
 
     def switch_language(self, language: str) -> None:
-        from bot.text.i18n import Translator
-
         self.t = Translator(language)
 
     def button(self, label: str, value: str, step: str | None = None) -> Button:

@@ -30,16 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.flows.base import (
-    Button,
-    Input,
-    InputKind,
-    Reply,
-    decode_callback,
-    encode_callback,
-    escape,
-    rows,
-)
+from bot.flows.base import Button, Input, InputKind, Reply, decode_callback, encode_callback, rows
 from bot.services.coach_alerts import (
     ALERT_PREFIX,
     CONTACT,
@@ -55,6 +46,7 @@ from bot.services.coach_alerts import (
     take_alert,
 )
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
+from bot.text.markup import escape
 from matching.communes import sorted_for_language
 from matching.text import fold
 from matching.themes import theme_ids, theme_label

@@ -10,20 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from bot.flows.base import (
-    Button,
-    Context,
-    Invalid,
-    Outcome,
-    Reply,
-    Step,
-    advance,
-    escape,
-    goto,
-    rows,
-    stay,
-)
+from bot.flows.base import Button, Context, Invalid, Outcome, Reply, Step, advance, goto, rows, stay
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.text.labels import ACTOR_KINDS, concept_label
+from bot.text.markup import escape, shorten
 from bot.text.parsers import (
     ParseError,
     ParseErrorCode,
@@ -41,7 +31,6 @@ from matching.communes import (
     nearest_commune,
     sorted_for_language,
 )
-from matching.normalize import concepts
 from matching.themes import preselect, theme_ids, theme_label
 from storage.clock import brussels_today
 from storage.proposals import NewProposal
@@ -50,17 +39,6 @@ TOTAL_STEPS = 11
 MAX_THEMES = 3
 REVIEW_DESCRIPTION_LENGTH = 1000
 """Longer descriptions are cut in the review, which must fit one Telegram message."""
-
-
-ACTOR_KINDS: dict[str, str] = {
-    "individual": N_("An individual citizen"),
-    "citizen_group": N_("An informal group of citizens"),
-    "association": N_("An association (ASBL/VZW)"),
-    "school": N_("A school"),
-    "business": N_("A local business"),
-    "public": N_("A commune or CPAS"),
-    "other": N_("Other"),
-}
 
 
 def parse_error_message(ctx: Context, error: ParseError) -> str:
@@ -95,12 +73,8 @@ def parse_error_message(ctx: Context, error: ParseError) -> str:
     }
     values = dict(p)
     if "maximum_cents" in values:
-        values["maximum"] = ctx.t.money(int(values["maximum_cents"]))
+        values["maximum"] = ctx.t.money(int(str(values["maximum_cents"])))
     return messages[error.code].format(**values)
-
-
-def shorten(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 def header(ctx: Context, step: Step) -> str:
@@ -128,11 +102,6 @@ def place_summary(ctx: Context) -> str:
 
 def choices_summary(ctx: Context, keys: list[str], labels: dict[str, str]) -> str:
     return ", ".join(ctx._(labels[key]) for key in keys if key in labels) or "—"
-
-
-def concept_label(concept: str, language: str) -> str:
-    found = concepts().get(concept)
-    return found.labels.get(language, concept) if found else concept
 
 
 class LanguageStep(Step):

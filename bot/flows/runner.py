@@ -218,6 +218,7 @@ class Runner:
                 )
             )
             return
+        button_value = ""
         if inp.kind is InputKind.BUTTON:
             callback = decode_callback(inp.text)
             if callback is None or callback.version != ctx.version or callback.step != ctx.step:
@@ -228,9 +229,10 @@ class Runner:
                     )
                 )
                 return
+            button_value = callback.value
         try:
             if inp.kind is InputKind.BUTTON:
-                outcome = await step.on_button(ctx, decode_callback(inp.text).value)  # type: ignore[union-attr]
+                outcome = await step.on_button(ctx, button_value)
             elif inp.kind is InputKind.LOCATION:
                 assert inp.latitude is not None and inp.longitude is not None
                 outcome = await step.on_location(ctx, inp.latitude, inp.longitude)

@@ -103,6 +103,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning pydantic's report into one sentence per problem."""
     try:
+        # pydantic-settings types each field's keyword; overrides come as plain objects here.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         problems = []

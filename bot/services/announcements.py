@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.flows.staff_group import staff_summary, take_buttons
 from bot.services.coach_alerts import enqueue_coach_alerts, withdraw_alerts
 from bot.text.proposal_data import proposal_record
+from bot.text.staff_summary import staff_summary, take_buttons
 from storage.models import Proposal, ProposalEvent
 from storage.outbox import enqueue, outbox_row
 from storage.proposals import matched_initiative_names

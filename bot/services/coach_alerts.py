@@ -43,8 +43,8 @@ from babel.numbers import format_percent
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.flows.base import escape
 from bot.text.i18n import Translator
+from bot.text.markup import escape
 from bot.text.wording import commune_name, money, reason_text, themes_text
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from typing import Any
 
 from telegram import (
     Bot,
@@ -36,8 +37,11 @@ from telegram.request import BaseRequest
 
 from bot.flows.base import Input, InputKind, Reply
 from bot.flows.runner import Result, Runner, Sender
-from bot.flows.staff_group import TAKE_PREFIX as STAFF_TAKE_PREFIX
 from bot.text.i18n import LANGUAGES, N_, Translator, language_from_telegram
+from bot.text.staff_summary import TAKE_PREFIX as STAFF_TAKE_PREFIX
+
+BotApplication = Application[Any, Any, Any, Any, Any, Any]
+"""The bot's python-telegram-bot Application (its context types are the defaults)."""
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +93,7 @@ class TelegramFrontend:
         self.runner = runner
         self.default_language = default_language
 
-    def register(self, application: Application) -> None:  # type: ignore[type-arg]
+    def register(self, application: BotApplication) -> None:
         private = filters.ChatType.PRIVATE
         application.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE, self.on_message)
@@ -238,7 +242,7 @@ async def set_coach_commands(bot: Bot, chat_id: int, language: str) -> None:
         log.warning("could not show the coach commands in chat %s", chat_id)
 
 
-async def register_commands(application: Application, default_language: str) -> None:  # type: ignore[type-arg]
+async def register_commands(application: BotApplication, default_language: str) -> None:
     """setMyCommands in each language, and the default language for everyone else."""
     for language in (*LANGUAGES, None):
         commands = command_list(language or default_language)
@@ -262,12 +266,12 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limited: bool = True,
-) -> Application:  # type: ignore[type-arg]
+) -> BotApplication:
     """The bot. `rate_limited`: every request of the process (replies and the outbox) stays
     under Telegram's limits, 30 messages a second overall and 20 a minute per group, through
     python-telegram-bot's AIORateLimiter (flood errors are left to the caller)."""
     frontend = TelegramFrontend(runner, default_language)
-    builder = (
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(token)
         .base_url(base_url)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.flows.account import STATUS_LABELS
-from bot.flows.base import escape
 from bot.text.i18n import Translator
+from bot.text.labels import STATUS_LABELS
+from bot.text.markup import escape
 
 
 def review_message(

@@ -6,8 +6,8 @@ so that both describe a proposal the same way.
 
 from __future__ import annotations
 
-from bot.flows.intake import concept_label
 from bot.text.i18n import Translator
+from bot.text.labels import concept_label
 from matching.calls import all_calls
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
