@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from bot.services.announcements import Announcer
+from bot.services.review import apply_review
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
@@ -78,6 +79,46 @@ async def test_transitions_and_events(pg_or_sqlite: AsyncEngine) -> None:
             .all()
         )
     assert kinds == ["status", "status", "answer", "note", "reply", "status"]
+
+
+async def test_the_review_use_case_tells_the_citizen_and_the_others_in_one_transaction(
+    pg_or_sqlite: AsyncEngine,
+) -> None:
+    """`apply_review` as any entry point calls it: the caller's transaction holds the events,
+    the citizen's message and the push, or nothing at all when the change is refused."""
+    sessions = create_sessionmaker(pg_or_sqlite)
+    reference = await submitted(sessions, language="fr")
+    announcer = Announcer(webhook=True)
+
+    async def proposal(session: AsyncSession) -> Proposal:
+        query = select(Proposal).where(Proposal.reference == reference)
+        return (await session.execute(query)).scalar_one()
+
+    async with sessions() as session, session.begin():
+        events = await apply_review(
+            session,
+            announcer,
+            await proposal(session),
+            actor="a@b.be",
+            to_status="needs_info",
+            answer="Quelle rue ?",
+            note="Voir avec la commune",
+        )
+    assert [e.kind for e in events] == ["status", "answer", "note"]
+    rows = await outbox(pg_or_sqlite)
+    assert sorted(row.kind for row in rows) == ["telegram", "webhook"]
+    [message] = [row for row in rows if row.kind == "telegram"]
+    assert message.chat_id == CITIZEN and message.dedupe_key == f"review:{events[0].id}"
+    assert "Quelle rue ?" in message.payload["text"] and "commune" not in message.payload["text"]
+
+    with pytest.raises(TransitionError):
+        async with sessions() as session, session.begin():
+            await apply_review(
+                session, announcer, await proposal(session), actor="a@b.be", to_status="withdrawn"
+            )
+    assert len(await outbox(pg_or_sqlite)) == 2
+    async with sessions() as session:
+        assert (await proposal(session)).status == "needs_info"
 
 
 @pytest.fixture

@@ -25,16 +25,15 @@ from bot.backoffice.auth import (
 from bot.backoffice.coaches import coach_feedback
 from bot.backoffice.common import QueryReader, error_page, pagination, render, translator
 from bot.backoffice.keys import ANNOUNCER, SESSIONMAKER, STAFF, THROTTLE
+from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.labels import ACTOR_KINDS
 from bot.text.labels import STATUS_LABELS as CITIZEN_STATUS_LABELS
-from bot.text.notices import review_message
 from bot.text.wording import call_name, commune_name, money, reason_text, themes_text
 from matching.calls import all_calls
 from matching.communes import sorted_for_language
 from matching.themes import theme_ids, theme_label
 from storage.models import Proposal
-from storage.outbox import enqueue
 from storage.review import (
     SORTS,
     STATUSES,
@@ -43,7 +42,7 @@ from storage.review import (
     search_proposals,
 )
 from storage.staff import normalise_email, record_login, staff_by_email, staff_by_id
-from storage.workflow import TRANSITIONS, TransitionError, citizen_chat, review
+from storage.workflow import TRANSITIONS, TransitionError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -421,33 +420,18 @@ async def review_proposal(request: web.Request) -> web.StreamResponse:
         if proposal is None:
             return await error_page(request, 404, N_("There is no proposal with this reference."))
         try:
-            events = await review(
-                db, proposal, actor=staff.email, to_status=to_status, answer=answer, note=note
+            await apply_review(
+                db,
+                request.app[ANNOUNCER],
+                proposal,
+                actor=staff.email,
+                to_status=to_status,
+                answer=answer,
+                note=note,
             )
         except TransitionError:
             return await error_page(
                 request, 400, N_("This status change is not possible from the current status.")
-            )
-        for event in events:
-            if event.kind == "status":
-                await request.app[ANNOUNCER].status_changed(db, proposal, event)
-        told = [e for e in events if e.kind in ("status", "answer")]
-        chat_id = await citizen_chat(db, proposal) if told else None
-        if chat_id is not None:
-            await enqueue(
-                db,
-                kind="telegram",
-                chat_id=chat_id,
-                payload={
-                    "text": review_message(
-                        proposal.language,
-                        proposal.reference,
-                        proposal.title,
-                        proposal.status,
-                        answer,
-                    )
-                },
-                dedupe_key=f"review:{told[0].id}",
             )
     raise web.HTTPSeeOther(f"/proposals/{reference}?reviewed=1#review")
 
