@@ -233,7 +233,8 @@ def command_coach_invite(settings: Settings, name: str, language: str) -> int:
     configure_logging("WARNING")
     from telegram.error import TelegramError
 
-    from bot.services.coach_alerts import DEEP_LINK_PREFIX, fetch_bot_username, invite_link
+    from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
+    from bot.telegram.bot_api import fetch_bot_username
     from storage.coaches import INVITE_DAYS, invite_coach
 
     async def run() -> tuple[str, str | None, str | None]:

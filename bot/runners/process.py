@@ -26,9 +26,10 @@ from bot.flows.runner import Runner
 from bot.runners.settings import Settings
 from bot.services.announcements import Announcer
 from bot.services.catalogue import seed_starter_catalogue
-from bot.services.coach_alerts import BotUsername, run_digests
+from bot.services.coach_alerts import run_digests
 from bot.services.matcher import Matcher
 from bot.telegram.application import build_application, register_commands, telegram_rate_limiter
+from bot.telegram.bot_api import UsernameLookup
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 from storage.staff import staff_count
@@ -88,7 +89,7 @@ async def start_web(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
     preview_url: str | None = None,
-    bot_username: BotUsername | None = None,
+    bot_username: UsernameLookup | None = None,
 ) -> web.AppRunner:
     from bot.backoffice.app import create_app
 
@@ -100,7 +101,7 @@ async def start_web(
         announcer=announcer(settings),
         preview_url=preview_url,
         bot_username=bot_username
-        or BotUsername(settings.telegram_token, settings.telegram_api_url),
+        or UsernameLookup(settings.telegram_token, settings.telegram_api_url),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -214,7 +215,7 @@ async def serve(settings: Settings) -> None:
     stop = _stop_on_signals()
     exits = contextlib.AsyncExitStack()
     preview_url = await exits.enter_async_context(preview_bot(settings, sessionmaker))
-    bot_username = BotUsername()  # known once the bot has started (coach invitation links)
+    bot_username = UsernameLookup()  # known once the bot has started (coach invitation links)
     web_runner = await start_web(settings, sessionmaker, preview_url, bot_username)
     emulator = None
     if settings.demo:

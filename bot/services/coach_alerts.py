@@ -645,30 +645,3 @@ def invite_link(bot_username: str | None, token: str) -> str:
     return f"https://t.me/{bot_username or '<bot username>'}?start={DEEP_LINK_PREFIX}{token}"
 
 
-async def fetch_bot_username(token: str, base_url: str) -> str:
-    """The bot's @username from getMe (raises telegram.error.TelegramError on failure)."""
-    from telegram import Bot
-
-    async with Bot(token, base_url=base_url) as bot:
-        return str(bot.username)
-
-
-class BotUsername:
-    """The bot's username, for invite links: set by the running bot, or asked once with
-    getMe; None while unknown (failures are logged and asked again next time)."""
-
-    def __init__(self, token: str | None = None, base_url: str | None = None) -> None:
-        self.token = token
-        self.base_url = base_url
-        self.value: str | None = None
-
-    def set(self, username: str | None) -> None:
-        self.value = username or None
-
-    async def __call__(self) -> str | None:
-        if self.value is None and self.token and self.base_url:
-            try:
-                self.value = await fetch_bot_username(self.token, self.base_url)
-            except Exception as error:
-                log.warning("could not ask Telegram for the bot's username: %s", error)
-        return self.value
