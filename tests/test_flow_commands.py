@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.flows.base import decode_callback, encode_callback
-from bot.telegram.application import register_commands
+from bot.services.catalogue import seed_starter_catalogue
+from matching.similar import Query
 from storage.database import create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal
 from storage.workflow import review
@@ -491,8 +492,14 @@ async def test_delete_me_erases_personal_data(make_chat: Any, engine: AsyncEngin
     assert "not submitted any proposal" in chat.telegram.sent(chat.user_id)[-2]["text"]
 
 
-async def test_commands_are_registered_in_each_language(app: Any, telegram: Any) -> None:
-    await register_commands(app, "fr")
+async def test_start_up_registers_the_commands_in_each_language_and_warms_the_matcher(
+    app: Any, telegram: Any, runner: Any, engine: Any
+) -> None:
+    await seed_starter_catalogue(create_sessionmaker(engine))
+    compost = Query(text="Un compost collectif dans la rue", language="fr")
+    assert runner.matcher.search(compost) == []  # nothing loaded before start-up
+    await app.post_init(app)  # what run_polling, or bot.telegram.application.polling, calls
+    assert runner.matcher.search(compost)  # the index was built at start-up
     registered = [p for name, p in telegram.calls if name == "setMyCommands"]
     languages = {p.get("language_code") for p in registered}
     assert languages == {"fr", "nl", "en", None}

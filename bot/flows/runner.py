@@ -93,6 +93,11 @@ class Runner:
         # Coach accounts are real: the preview bot (test proposals) leaves them alone.
         self.coach = None if test_proposals else CoachFlow(default_language)
 
+    async def warm_up(self) -> None:
+        """Build the similarity index now, so that the first citizen does not wait for it."""
+        async with self.store.transaction() as session:
+            await self.matcher.refresh(session)
+
     async def handle(self, sender: Sender, inp: Input, update_id: int | None = None) -> Result:
         """Apply one input; an update already applied (Telegram redelivers after a crash)
         is acknowledged without effect."""

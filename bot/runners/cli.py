@@ -9,15 +9,17 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from telegram.error import InvalidToken, NetworkError
 
 from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
 from bot.runners.benchmarks.themes import evaluate_themes, format_report
 from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
-from bot.runners.process import prepare_database, serve, serve_dispatcher, serve_web
+from bot.runners.process import prepare_database, serve, serve_bot, serve_dispatcher, serve_web
 from bot.runners.settings import Settings, SettingsError, load_settings
 from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
 from matching.catalogue import CatalogueError, parse_catalogue
@@ -56,8 +58,14 @@ def command_run(settings: Settings) -> int:
         configure_logging(settings.log_level)
         log.info("Telegram mode: long polling %s", settings.telegram_api_url)
     asyncio.run(prepare_database(settings.database_url))
+    return talk_to_telegram(serve(settings))
+
+
+def talk_to_telegram(serving: Coroutine[Any, Any, None]) -> int:
+    """Run a command that talks to the Bot API; a refused token or an unreachable API is
+    said in one sentence."""
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serving)
     except InvalidToken:
         print(
             "intake: Telegram refused TELEGRAM_TOKEN; copy it again from @BotFather.",
@@ -68,6 +76,20 @@ def command_run(settings: Settings) -> int:
         print(f"intake: cannot reach the Bot API at TELEGRAM_API_URL ({error}).", file=sys.stderr)
         return 1
     return 0
+
+
+def command_bot(settings: Settings) -> int:
+    if settings.demo:
+        print(
+            "intake: TELEGRAM_TOKEN is needed to serve Telegram alone; without it, `intake run` "
+            "starts the demo.",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.log_level)
+    log.info("Telegram mode: long polling %s", settings.telegram_api_url)
+    asyncio.run(prepare_database(settings.database_url))
+    return talk_to_telegram(serve_bot(settings))
 
 
 def command_migrate(settings: Settings) -> int:
@@ -313,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (demo in the terminal when no token is set)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("bot", help="serve Telegram alone (replies; the outbox is dispatch's)")
     commands.add_parser("web", help="serve the staff back-office alone")
     commands.add_parser("dispatch", help="send what the outbox holds (alone)")
     staff = commands.add_parser("staff", help="back-office accounts")
@@ -385,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return command_migrate(settings)
+    if args.command == "bot":
+        return command_bot(settings)
     if args.command == "web":
         return command_web(settings)
     if args.command == "dispatch":

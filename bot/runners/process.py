@@ -1,8 +1,9 @@
 """The long-running process: the Telegram side, the back-office and the outbox dispatcher.
 
-`intake run` runs all three in one loop (and, in the demo, the emulator and the terminal
-chat); `intake web` and `intake dispatch` run one part alone, so several instances can
-share one PostgreSQL database.
+Everything is built here, once per process, from the settings. `intake run` runs all three
+in one loop (and, in the demo, the emulator and the terminal chat); `intake bot`,
+`intake web` and `intake dispatch` run one part alone, so several instances can share one
+PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, Update
+from telegram import Bot
 from telegram.ext import ExtBot
 
 from bot.delivery.dispatcher import Dispatcher, Webhook
@@ -28,7 +29,7 @@ from bot.services.announcements import Announcer
 from bot.services.catalogue import seed_starter_catalogue
 from bot.services.coach_alerts import run_digests
 from bot.services.matcher import Matcher
-from bot.telegram.application import build_application, register_commands, telegram_rate_limiter
+from bot.telegram.application import build_application, polling, telegram_rate_limiter
 from bot.telegram.bot_api import UsernameLookup
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
@@ -73,6 +74,24 @@ def announcer(settings: Settings) -> Announcer:
         back_office_url=settings.back_office_url,
         webhook=settings.backoffice_webhook_url is not None,
         coach_threshold=settings.coach_alert_threshold,
+    )
+
+
+def citizen_runner(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    test_proposals: bool = False,
+) -> Runner:
+    """The conversations, over the database; `test_proposals` for the preview bot (its
+    proposals are tests and announce nothing)."""
+    return Runner(
+        ConversationStore(sessionmaker),
+        Matcher(),
+        default_language=settings.default_language,
+        reference_prefix=settings.reference_prefix,
+        announcer=None if test_proposals else announcer(settings),
+        test_proposals=test_proposals,
     )
 
 
@@ -138,25 +157,11 @@ async def preview_bot(
     from bot.emulator.server import start_emulator
 
     emulator, base_url = await start_emulator(token=PREVIEW_TOKEN)
-    runner = Runner(
-        ConversationStore(sessionmaker),
-        Matcher(),
-        default_language=settings.default_language,
-        reference_prefix=settings.reference_prefix,
-        test_proposals=True,
-    )
+    runner = citizen_runner(settings, sessionmaker, test_proposals=True)
     application = build_application(PREVIEW_TOKEN, base_url, runner, settings.default_language)
     try:
-        async with application:
-            await application.start()
-            await register_commands(application, settings.default_language)
-            assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            try:
-                yield base_url.removesuffix("/bot")
-            finally:
-                await application.updater.stop()
-                await application.stop()
+        async with polling(application):
+            yield base_url.removesuffix("/bot")
     finally:
         await emulator.cleanup()
 
@@ -198,20 +203,29 @@ async def serve_dispatcher(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def serve_bot(settings: Settings) -> None:
+    """The Telegram side alone (long polling; replies only, the outbox is `intake dispatch`'s),
+    until SIGINT/SIGTERM."""
+    assert settings.telegram_token is not None
+    engine = create_engine(settings.database_url)
+    stop = _stop_on_signals()
+    runner = citizen_runner(settings, create_sessionmaker(engine))
+    application = build_application(
+        settings.telegram_token, settings.telegram_api_url, runner, settings.default_language
+    )
+    try:
+        async with polling(application):
+            log.info("bot started against %s", settings.telegram_api_url)
+            await stop.wait()
+    finally:
+        await engine.dispose()
+
+
 async def serve(settings: Settings) -> None:
     """The bot and the back-office until SIGINT/SIGTERM (in the demo: until the person quits)."""
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
-    matcher = Matcher()
-    async with sessionmaker() as session:
-        await matcher.refresh(session)  # build the index now, not at the first citizen
-    runner = Runner(
-        ConversationStore(sessionmaker),
-        matcher,
-        default_language=settings.default_language,
-        reference_prefix=settings.reference_prefix,
-        announcer=announcer(settings),
-    )
+    runner = citizen_runner(settings, sessionmaker)
     stop = _stop_on_signals()
     exits = contextlib.AsyncExitStack()
     preview_url = await exits.enter_async_context(preview_bot(settings, sessionmaker))
@@ -229,17 +243,13 @@ async def serve(settings: Settings) -> None:
 
     application = build_application(token, base_url, runner, settings.default_language)
     try:
-        async with application:
+        async with polling(application):
             bot_username.set(application.bot.username)
-            await application.start()
-            await register_commands(application, settings.default_language)
             dispatch_stop = asyncio.Event()
             dispatching = asyncio.create_task(
                 dispatcher(settings, sessionmaker, application.bot).run(dispatch_stop)
             )
             digesting = asyncio.create_task(run_digests(sessionmaker, dispatch_stop))
-            assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("bot started against %s", base_url)
             if settings.demo:
                 from bot.emulator.terminal import run_terminal_chat
@@ -258,8 +268,6 @@ async def serve(settings: Settings) -> None:
             dispatch_stop.set()
             await dispatching
             await digesting
-            await application.updater.stop()
-            await application.stop()
     finally:
         if emulator is not None:
             await emulator.cleanup()

@@ -6,9 +6,11 @@ python-telegram-bot: every update goes through `Runner`, which keeps it in the d
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from telegram import (
@@ -99,9 +101,19 @@ class TelegramFrontend:
             MessageHandler(private & filters.UpdateType.MESSAGE, self.on_message)
         )
         application.add_handler(MessageHandler(private & filters.UpdateType.EDITED, self.on_edited))
+        # Order matters: the staff group's "take it" first, every other button after it.
+        application.add_handler(
+            CallbackQueryHandler(self.on_staff_take, pattern=f"^{re.escape(STAFF_TAKE_PREFIX)}")
+        )
         application.add_handler(CallbackQueryHandler(self.on_button))
         application.add_handler(MessageHandler(~private, self.on_group))
         application.add_error_handler(self.on_error)
+
+    async def start_up(self, application: BotApplication) -> None:
+        """post_init: before the first update, the command menus in each language and the
+        similarity index."""
+        await register_commands(application, self.default_language)
+        await self.runner.warm_up()
 
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
@@ -113,9 +125,6 @@ class TelegramFrontend:
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None
-        if (query.data or "").startswith(STAFF_TAKE_PREFIX):
-            await self.on_staff_take(update, context)
-            return
         message = query.message
         if message is None or message.chat.type != "private":
             await query.answer()
@@ -275,6 +284,7 @@ def build_application(
         ApplicationBuilder()
         .token(token)
         .base_url(base_url)
+        .post_init(frontend.start_up)
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -291,3 +301,21 @@ def build_application(
     application = builder.build()
     frontend.register(application)
     return application
+
+
+@contextlib.asynccontextmanager
+async def polling(application: BotApplication) -> AsyncIterator[None]:
+    """The bot serving Telegram by long polling inside the caller's event loop (beside the
+    back-office and the dispatcher), as `Application.run_polling` would: initialize,
+    post_init, start, poll; on exit, stop polling and the application."""
+    async with application:
+        if application.post_init is not None:
+            await application.post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        try:
+            yield
+        finally:
+            await application.updater.stop()
+            await application.stop()
