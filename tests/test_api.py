@@ -25,9 +25,9 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.backoffice.api.openapi import openapi_document
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
-from bot.backoffice.openapi import openapi_document
 from bot.text.proposal_data import COLUMNS
 from storage.api_tokens import (
     ApiTokenExists,

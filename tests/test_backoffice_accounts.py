@@ -10,9 +10,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.backoffice import accounts
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, hash_password, verify_password
+from bot.backoffice.pages import accounts
 from bot.runners import cli
 from bot.text.i18n import Translator
 from storage.database import create_engine, create_sessionmaker

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, hash_password
-from bot.backoffice.catalogue import IMPORT_MESSAGES, import_message
+from bot.backoffice.pages.catalogue import IMPORT_MESSAGES, import_message
 from bot.services.catalogue import catalogue_format
 from bot.text.i18n import Translator
 from matching.calls import all_calls

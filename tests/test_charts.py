@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from bot.backoffice.charts import PLOT_HEIGHT, PLOT_WIDTH, Bar, bar_chart, column_chart
+from bot.backoffice.pages.charts import PLOT_HEIGHT, PLOT_WIDTH, Bar, bar_chart, column_chart
 
 Chart = Callable[..., Markup]
 NS = {"svg": "http://www.w3.org/2000/svg"}

@@ -57,7 +57,7 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
         # matching imports nothing of the project
         ("matching/text.py", "import storage.clock", "Layers"),
         # the back-office never talks to Telegram's adapter (nor the other way round)
-        ("bot/backoffice/charts.py", "import bot.telegram.application", "Layers"),
+        ("bot/backoffice/pages/charts.py", "import bot.telegram.application", "Layers"),
         # text is below the conversations
         ("bot/text/markup.py", "import bot.flows.base", "Layers"),
         # the emulator plays Telegram: it knows nothing of the bot

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
-from bot.backoffice.preview import preview_user_id, telegram_html
+from bot.backoffice.pages.preview import preview_user_id, telegram_html
 from bot.runners.process import preview_bot
 from bot.runners.settings import load_settings
 from storage.database import create_sessionmaker

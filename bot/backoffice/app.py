@@ -14,15 +14,10 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.backoffice import views
-from bot.backoffice.accounts import add_account_routes
-from bot.backoffice.api import API_PREFIX, add_api_routes, api_guard
+from bot.backoffice.api.metrics import add_metrics_routes
+from bot.backoffice.api.proposals import API_PREFIX, add_api_routes, api_guard
 from bot.backoffice.auth import CSRF_FIELD, LoginThrottle, csrf_valid
-from bot.backoffice.catalogue import add_catalogue_routes
-from bot.backoffice.coaches import add_coach_routes
-from bot.backoffice.common import error_page
-from bot.backoffice.dashboard import add_dashboard_routes
-from bot.backoffice.exports import add_export_routes
+from bot.backoffice.common import Handler, error_page
 from bot.backoffice.keys import (
     ANNOUNCER,
     DEFAULT_LANGUAGE,
@@ -32,9 +27,14 @@ from bot.backoffice.keys import (
     THROTTLE,
     BotUsername,
 )
-from bot.backoffice.metrics import add_metrics_routes
-from bot.backoffice.outbox_views import add_outbox_routes
-from bot.backoffice.preview import add_preview_routes
+from bot.backoffice.pages import proposals
+from bot.backoffice.pages.accounts import add_account_routes
+from bot.backoffice.pages.catalogue import add_catalogue_routes
+from bot.backoffice.pages.coaches import add_coach_routes
+from bot.backoffice.pages.dashboard import add_dashboard_routes
+from bot.backoffice.pages.exports import add_export_routes
+from bot.backoffice.pages.outbox import add_outbox_routes
+from bot.backoffice.pages.preview import add_preview_routes
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
 from bot.text.i18n import LANGUAGES, N_
@@ -79,7 +79,7 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 
 
 @web.middleware
-async def csrf_middleware(request: web.Request, handler: views.Handler) -> web.StreamResponse:
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse any state-changing request without the session's CSRF token (403).
 
     The API is left out: it reads no cookie (a bearer token only) and changes nothing.
@@ -109,7 +109,7 @@ async def csrf_middleware(request: web.Request, handler: views.Handler) -> web.S
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: views.Handler) -> web.StreamResponse:
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Load the signed-in staff member; send everyone else to the sign-in page (or 401).
 
     The API authenticates by bearer token instead (api.api_guard).
@@ -205,7 +205,7 @@ def create_app(
     add_export_routes(app)
     add_preview_routes(app)
     add_api_routes(app)
-    views.add_routes(app)
+    proposals.add_routes(app)
     add_catalogue_routes(app)
     add_account_routes(app)
     add_dashboard_routes(app)

@@ -13,11 +13,11 @@ from aiohttp import web
 from babel.dates import format_skeleton
 from markupsafe import Markup
 
-from bot.backoffice.charts import Bar, bar_chart, column_chart
 from bot.backoffice.common import render, translator
 from bot.backoffice.keys import SESSIONMAKER
-from bot.backoffice.outbox_views import outbox_figures
-from bot.backoffice.views import status_label
+from bot.backoffice.pages.charts import Bar, bar_chart, column_chart
+from bot.backoffice.pages.outbox import outbox_figures
+from bot.backoffice.pages.proposals import status_label
 from bot.text.i18n import N_, Translator
 from matching.communes import commune_by_refnis
 from matching.themes import theme_ids, theme_label

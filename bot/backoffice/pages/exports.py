@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.backoffice.common import translator
 from bot.backoffice.keys import SESSIONMAKER
-from bot.backoffice.views import parse_list_request
+from bot.backoffice.pages.proposals import parse_list_request
 from bot.text.proposal_data import COLUMNS, proposal_record
 from storage.review import search_proposals
 

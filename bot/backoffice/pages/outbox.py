@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.common import pagination, render, require_role, translator
 from bot.backoffice.keys import SESSIONMAKER
-from bot.backoffice.views import PER_PAGE
+from bot.backoffice.pages.proposals import PER_PAGE
 from bot.text.i18n import Translator
 from storage.outbox import outbox_stats, retry_dead
 from storage.stats import dead_letter_ids, dead_letters, outbox_failed_count

@@ -22,9 +22,9 @@ from bot.backoffice.auth import (
     verify_dummy,
     verify_password,
 )
-from bot.backoffice.coaches import coach_feedback
 from bot.backoffice.common import QueryReader, error_page, pagination, render, translator
 from bot.backoffice.keys import ANNOUNCER, SESSIONMAKER, STAFF, THROTTLE
+from bot.backoffice.pages.coaches import coach_feedback
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.labels import ACTOR_KINDS

@@ -28,7 +28,7 @@ from bot.backoffice.common import (
     translator,
 )
 from bot.backoffice.keys import SESSIONMAKER
-from bot.backoffice.views import PER_PAGE
+from bot.backoffice.pages.proposals import PER_PAGE
 from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
 from bot.services.matcher import REFRESH_SECONDS
 from bot.text.i18n import LANGUAGE_NAMES, N_, Translator

@@ -21,16 +21,16 @@ from typing import Any
 from aiohttp import hdrs, web
 from multidict import MultiMapping
 
-from bot.backoffice.common import translator
-from bot.backoffice.keys import SESSIONMAKER
-from bot.backoffice.openapi import (
+from bot.backoffice.api.openapi import (
     DEFAULT_PER_PAGE,
     MAX_PER_PAGE,
     QUERY_LIMIT,
     openapi_document,
     parameter_choices,
 )
-from bot.backoffice.views import Handler, parse_list_request
+from bot.backoffice.common import translator
+from bot.backoffice.keys import SESSIONMAKER
+from bot.backoffice.pages.proposals import Handler, parse_list_request
 from bot.text.i18n import N_, Translator
 from bot.text.proposal_data import proposal_record
 from bot.text.wording import reason_text

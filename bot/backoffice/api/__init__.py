@@ -1,0 +1,2 @@
+"""What the back-office serves to programs: the JSON API (bearer tokens, OpenAPI) and the
+Prometheus metrics."""
