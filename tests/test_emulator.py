@@ -33,7 +33,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from telegram.request import HTTPXRequest
 
 from bot.emulator.client import EmulatorClient, EmulatorError
-from bot.emulator.server import parse_html
+from bot.emulator.markup import parse_html
 from bot.emulator.terminal import html_to_terminal, run_terminal_chat
 
 TOKEN = "123456:EMULATOR-test-token"
