@@ -29,10 +29,10 @@ from bot.flows.base import (
 )
 from bot.flows.coach import CoachFlow
 from bot.flows.intake import STEPS, new_draft
-from bot.flows.staff_group import TakeResult, take
 from bot.services.announcements import Announcer
 from bot.services.chat import ChatServices
 from bot.services.matcher import Matcher
+from bot.services.staff_take import TakeResult, take
 from bot.text.i18n import Translator, language_from_telegram
 from storage.conversations import ConversationStore
 from storage.models import Conversation

@@ -1,8 +1,9 @@
-"""The staff Telegram group (`STAFF_CHAT_ID`): a summary of each new proposal and its
-"take it" button, which records who took the proposal and edits the message in place.
+"""The staff Telegram group's "take it" button (`STAFF_CHAT_ID`): a press records who took
+the proposal, and the group's message is edited in place to say so.
 
-The summary is written to the outbox when the proposal is submitted (`bot.services.announcements`);
-the button press is handled here, inside one transaction, and the first taker wins.
+The message itself (`bot.text.staff_summary`) is written to the outbox when the proposal is
+submitted (`bot.services.announcements`); the press is one transaction, and the first taker
+wins.
 """
 
 from __future__ import annotations
