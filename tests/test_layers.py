@@ -64,6 +64,12 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
         ("bot/emulator/client.py", "import bot.text.i18n", "emulator stands alone"),
         # two modules of one layer importing each other
         ("bot/text/i18n.py", "import bot.text.wording", "No import cycles"),
+        # a conversation step writing SQL itself instead of asking a service
+        ("bot/flows/intake.py", "import sqlalchemy", "Conversations hold no SQL"),
+        # a conversation step talking to Telegram
+        ("bot/flows/account.py", "import telegram", "Conversations hold no SQL"),
+        # matching reaching for the database
+        ("matching/similar.py", "import sqlalchemy", "Matching is pure"),
     ],
 )
 def test_a_forbidden_import_breaks_the_check(

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import time
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.flows.base import Button, Input, InputKind, Reply, decode_callback, encode_callback, rows
 from bot.services.coach_alerts import (
     ALERT_PREFIX,
@@ -40,27 +38,18 @@ from bot.services.coach_alerts import (
     TAKE,
     contact_shareable,
     contact_text,
-    load_alert,
-    render_alert,
-    send_pending_now,
-    take_alert,
 )
+from bot.services.coaching import CoachServices
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.markup import escape
 from matching.communes import sorted_for_language
 from matching.text import fold
 from matching.themes import theme_ids, theme_label
-from storage.clock import utcnow
 from storage.coaches import (
     COMMUNE,
     DIGEST,
     INITIATIVE,
     THEME,
-    coach_by_telegram,
-    initiative_names,
-    link_coach,
-    record_not_relevant,
-    set_follow,
 )
 from storage.models import Coach
 from storage.models.coaches import IMMEDIATE
@@ -132,10 +121,10 @@ class Menu:
 # ------------------------------------------------------------------ screens
 
 
-async def render(session: AsyncSession, menu: Menu) -> Reply:
+async def render(services: CoachServices, menu: Menu) -> Reply:
     screen = menu.state.get("screen")
     if screen == "initiatives":
-        return await _initiatives(session, menu)
+        return await _initiatives(services, menu)
     if screen == "themes":
         return _themes(menu)
     if screen == "communes":
@@ -146,7 +135,7 @@ async def render(session: AsyncSession, menu: Menu) -> Reply:
         return _language(menu)
     if screen == "closed":
         return Reply(menu._("Menu closed. Send /coach to open it again."))
-    return await _main(session, menu)
+    return await _main(services, menu)
 
 
 def _delivery_text(menu: Menu) -> str:
@@ -172,10 +161,10 @@ def _followed_names(menu: Menu, kind: str) -> list[str]:
     return [names.get(refnis, refnis) for refnis in menu.coach.followed(COMMUNE)]
 
 
-async def _main(session: AsyncSession, menu: Menu) -> Reply:
+async def _main(services: CoachServices, menu: Menu) -> Reply:
     coach, _ = menu.coach, menu._
     field_line = _("<b>{label}</b>: {value}")
-    initiatives = await _followed_initiatives(session, coach)
+    initiatives = await _followed_initiatives(services, coach)
     lines = [
         "🧭 <b>" + _("Coach menu") + "</b>",
         escape(
@@ -222,17 +211,17 @@ async def _main(session: AsyncSession, menu: Menu) -> Reply:
     return Reply("\n".join(lines), buttons)
 
 
-async def _followed_initiatives(session: AsyncSession, coach: Coach) -> list[str]:
+async def _followed_initiatives(services: CoachServices, coach: Coach) -> list[str]:
     wanted = {int(v) for v in coach.followed(INITIATIVE)}
     if not wanted:
         return []
-    return [name for i, name in await initiative_names(session) if i in wanted]
+    return [name for i, name in await services.initiative_names() if i in wanted]
 
 
-async def _initiatives(session: AsyncSession, menu: Menu) -> Reply:
+async def _initiatives(services: CoachServices, menu: Menu) -> Reply:
     _ = menu._
     query = str(menu.state.get("query") or "")
-    everything = await initiative_names(session)
+    everything = await services.initiative_names()
     followed = {int(v) for v in menu.coach.followed(INITIATIVE)}
     if query:
         needle = fold(query)
@@ -364,7 +353,7 @@ class CoachFlow:
 
     async def handle(
         self,
-        session: AsyncSession,
+        services: CoachServices,
         *,
         user_id: int,
         chat_id: int,
@@ -379,9 +368,9 @@ class CoachFlow:
             and inp.text == "start"
             and inp.argument.startswith(DEEP_LINK_PREFIX)
         ):
-            return await self._link(session, user_id, chat_id, language, inp.argument)
+            return await self._link(services, user_id, chat_id, language, inp.argument)
         ours = inp.kind is InputKind.BUTTON and inp.text.startswith((MENU_PREFIX, ALERT_PREFIX))
-        coach = await coach_by_telegram(session, user_id, lock=True)
+        coach = await services.coach_of(user_id)
         if coach is None:
             if ours:
                 t = Translator(language)
@@ -392,14 +381,14 @@ class CoachFlow:
         if inp.kind is InputKind.COMMAND and inp.text == MENU:
             menu = Menu(coach)
             menu.save(screen="main", awaiting=None)
-            return CoachAnswer(replies=[await render(session, menu)])
+            return CoachAnswer(replies=[await render(services, menu)])
         if ours and inp.text.startswith(ALERT_PREFIX):
-            return await self._alert(session, coach, inp.text)
+            return await self._alert(services, coach, inp.text)
         if ours:
-            return await self._menu_button(session, coach, inp.text)
+            return await self._menu_button(services, coach, inp.text)
         awaiting = (coach.menu or {}).get("awaiting")
         if inp.kind is InputKind.TEXT and awaiting:
-            return await self._menu_text(session, coach, str(awaiting), inp.text)
+            return await self._menu_text(services, coach, str(awaiting), inp.text)
         if awaiting:  # the coach went back to the citizen conversation: text goes there again
             coach.menu = {**coach.menu, "awaiting": None}
         return None
@@ -407,10 +396,10 @@ class CoachFlow:
     # ---- linking ------------------------------------------------------------------------
 
     async def _link(
-        self, session: AsyncSession, user_id: int, chat_id: int, language: str, argument: str
+        self, services: CoachServices, user_id: int, chat_id: int, language: str, argument: str
     ) -> CoachAnswer:
         token = argument.removeprefix(DEEP_LINK_PREFIX).strip()
-        outcome = await link_coach(session, token, user_id, chat_id, utcnow())
+        outcome = await services.link(token, user_id, chat_id)
         t = Translator(outcome.coach.language if outcome.coach else language)
         if outcome.status == "linked" and outcome.coach is not None:
             menu = Menu(outcome.coach)
@@ -423,7 +412,7 @@ class CoachFlow:
                 ).format(name=outcome.coach.name)
             )
             return CoachAnswer(
-                replies=[Reply("✅ " + welcome), await render(session, menu)],
+                replies=[Reply("✅ " + welcome), await render(services, menu)],
                 coach_commands=outcome.coach.language,
             )
         messages = {
@@ -455,7 +444,7 @@ class CoachFlow:
 
     # ---- the menu -----------------------------------------------------------------------
 
-    async def _menu_button(self, session: AsyncSession, coach: Coach, data: str) -> CoachAnswer:
+    async def _menu_button(self, services: CoachServices, coach: Coach, data: str) -> CoachAnswer:
         menu = Menu(coach)
         callback = decode_callback(data)
         if callback is None or callback.step != MENU or callback.version != menu.version:
@@ -463,7 +452,7 @@ class CoachFlow:
             return CoachAnswer(
                 toast=menu._("This menu is out of date: here is the current one."),
                 close_pressed=True,
-                replies=[await render(session, menu)],
+                replies=[await render(services, menu)],
             )
         action, _sep, argument = callback.value.partition(":")
         toast: str | None = None
@@ -480,7 +469,7 @@ class CoachFlow:
             menu.save(screen="main")
             toast = menu._("Alerts resumed.")
         elif action == "ini":
-            toast = await self._initiative_action(session, menu, argument)
+            toast = await self._initiative_action(services, menu, argument)
         elif action in ("th", "co"):
             kind, screen = (THEME, "themes") if action == "th" else (COMMUNE, "communes")
             verb, _sep, key = argument.partition(":")
@@ -493,10 +482,10 @@ class CoachFlow:
                 if key not in allowed:
                     return CoachAnswer(toast=menu._("Please use the buttons below."))
                 following = key in coach.followed(kind)
-                await set_follow(session, coach, kind, key, not following)
+                await services.set_follow(coach, kind, key, not following)
             menu.save(screen=screen, awaiting=None)
         elif action == "del":
-            toast = await self._delivery_action(session, menu, argument)
+            toast = await self._delivery_action(services, menu, argument)
         elif action == "lang":
             if argument in LANGUAGES:
                 coach.language = argument
@@ -507,13 +496,13 @@ class CoachFlow:
         else:
             return CoachAnswer(toast=menu._("Please use the buttons below."))
         return CoachAnswer(
-            edit=await render(session, menu),
+            edit=await render(services, menu),
             toast=toast,
             coach_commands=coach.language if action == "lang" else None,
         )
 
     async def _initiative_action(
-        self, session: AsyncSession, menu: Menu, argument: str
+        self, services: CoachServices, menu: Menu, argument: str
     ) -> str | None:
         verb, _sep, value = argument.partition(":")
         toast = None
@@ -527,7 +516,7 @@ class CoachFlow:
         elif verb == "t" and value.isdigit():
             following = value in menu.coach.followed(INITIATIVE)
             try:
-                await set_follow(session, menu.coach, INITIATIVE, value, not following)
+                await services.set_follow(menu.coach, INITIATIVE, value, not following)
             except ValueError:
                 toast = menu._("This initiative is no longer in the catalogue.")
             else:
@@ -540,14 +529,14 @@ class CoachFlow:
         return toast
 
     async def _delivery_action(
-        self, session: AsyncSession, menu: Menu, argument: str
+        self, services: CoachServices, menu: Menu, argument: str
     ) -> str | None:
         coach = menu.coach
         verb, _sep, value = argument.partition(":")
         toast = None
         if verb == "now":
             coach.mode = IMMEDIATE
-            await send_pending_now(session, coach)
+            await services.send_pending_now(coach)
             toast = menu._("You will receive each proposal as soon as it arrives.")
         elif verb == "dig":
             coach.mode = DIGEST
@@ -561,37 +550,37 @@ class CoachFlow:
         return toast
 
     async def _menu_text(
-        self, session: AsyncSession, coach: Coach, awaiting: str, text: str
+        self, services: CoachServices, coach: Coach, awaiting: str, text: str
     ) -> CoachAnswer:
         menu = Menu(coach)
         if awaiting == "search":
             menu.save(screen="initiatives", query=text.strip()[:100], page=0)
-            return CoachAnswer(replies=[await render(session, menu)])
+            return CoachAnswer(replies=[await render(services, menu)])
         chosen = parse_time(text)
         if chosen is None:
             menu.save()
             notice = menu._("Please send a time of day such as 18:30, or tap one of the buttons.")
-            reply = await render(session, menu)
+            reply = await render(services, menu)
             reply.text = f"{notice}\n\n{reply.text}"
             return CoachAnswer(replies=[reply])
         coach.mode = DIGEST
         coach.digest_time = chosen
         menu.save(screen="delivery")
-        reply = await render(session, menu)
+        reply = await render(services, menu)
         reply.text = "✓ " + _digest_toast(menu, chosen) + "\n\n" + reply.text
         return CoachAnswer(replies=[reply])
 
     # ---- alerts -------------------------------------------------------------------------
 
-    async def _alert(self, session: AsyncSession, coach: Coach, data: str) -> CoachAnswer:
+    async def _alert(self, services: CoachServices, coach: Coach, data: str) -> CoachAnswer:
         t = Translator(coach.language)
         action, _sep, number = data.removeprefix(ALERT_PREFIX).partition(":")
-        alert = await load_alert(session, int(number)) if number.isdigit() else None
+        alert = await services.alert(int(number)) if number.isdigit() else None
         if alert is None or alert.coach_id != coach.id:
             return CoachAnswer(toast=t.gettext("This alert is not yours, or it no longer exists."))
         proposal = alert.proposal
         if action == OPEN:
-            card = await render_alert(session, alert, coach, proposal)
+            card = await services.alert_card(alert, coach, proposal)
             return CoachAnswer(replies=[_reply(card.text, card.buttons)])
         if action == CONTACT:
             if not contact_shareable(proposal):
@@ -601,7 +590,7 @@ class CoachFlow:
             return CoachAnswer(replies=[Reply(contact_text(coach.language, proposal))])
         toast: str
         if action == TAKE:
-            outcome = await take_alert(session, alert, utcnow())
+            outcome = await services.take(alert)
             if outcome.won:
                 toast = t.gettext("You took it: the other coaches are told.")
             elif outcome.take.coach_id == coach.id:
@@ -609,12 +598,11 @@ class CoachFlow:
             else:
                 toast = t.gettext("{name} took it first.").format(name=outcome.take.coach.name)
         elif action == NOT_RELEVANT:
-            record_not_relevant(alert, utcnow())
+            services.not_relevant(alert)
             toast = t.gettext("Thank you: the staff will see that this match was not relevant.")
         else:
             return CoachAnswer(toast=t.gettext("Please use the buttons below."))
-        await session.flush()
-        card = await render_alert(session, alert, coach, proposal)
+        card = await services.alert_card(alert, coach, proposal)
         return CoachAnswer(edit=_reply(card.text, card.buttons), toast=toast)
 
 

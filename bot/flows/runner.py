@@ -31,6 +31,7 @@ from bot.flows.coach import CoachFlow
 from bot.flows.intake import STEPS, new_draft
 from bot.services.announcements import Announcer
 from bot.services.chat import ChatServices
+from bot.services.coaching import CoachServices
 from bot.services.matcher import Matcher
 from bot.services.staff_take import TakeResult, take
 from bot.text.i18n import Translator, language_from_telegram
@@ -108,7 +109,7 @@ class Runner:
             coach = None
             if self.coach is not None:
                 coach = await self.coach.handle(
-                    session,
+                    CoachServices(session),
                     user_id=sender.user_id,
                     chat_id=sender.chat_id,
                     language=conversation.language
