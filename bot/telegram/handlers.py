@@ -58,6 +58,10 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     )
 
 
+def _not_staff_take(data: object) -> bool:
+    return not (isinstance(data, str) and data.startswith(STAFF_TAKE_PREFIX))
+
+
 class TelegramFrontend:
     def __init__(self, runner: Runner, default_language: str) -> None:
         self.runner = runner
@@ -69,11 +73,13 @@ class TelegramFrontend:
             MessageHandler(private & filters.UpdateType.MESSAGE, self.on_message)
         )
         application.add_handler(MessageHandler(private & filters.UpdateType.EDITED, self.on_edited))
-        # Order matters: the staff group's "take it" first, every other button after it.
+        # Order matters: python-telegram-bot checks a pattern only against data that is there,
+        # so a press without data matches any pattern. The conversation's buttons come first
+        # and take it (it gets a hint); the staff group's "take it" is left to the next one.
+        application.add_handler(CallbackQueryHandler(self.on_button, pattern=_not_staff_take))
         application.add_handler(
             CallbackQueryHandler(self.on_staff_take, pattern=f"^{re.escape(STAFF_TAKE_PREFIX)}")
         )
-        application.add_handler(CallbackQueryHandler(self.on_button))
         application.add_handler(MessageHandler(~private, self.on_group))
         application.add_error_handler(self.on_error)
 
