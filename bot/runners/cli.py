@@ -14,16 +14,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
+from bot.backoffice.auth import hash_password
+from bot.emulator.server import main as emulator_main
 from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
 from bot.runners.benchmarks.themes import evaluate_themes, format_report
 from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
 from bot.runners.process import prepare_database, serve, serve_bot, serve_dispatcher, serve_web
 from bot.runners.settings import Settings, SettingsError, load_settings
 from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
+from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
+from bot.telegram.bot_api import fetch_bot_username
 from matching.catalogue import CatalogueError, parse_catalogue
+from storage.api_tokens import (
+    ApiTokenExists,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
+from storage.clock import BRUSSELS
+from storage.coaches import INVITE_DAYS, invite_coach
 from storage.database import create_engine, create_sessionmaker, migrate
+from storage.staff import StaffExists, add_staff
 
 log = logging.getLogger("intake")
 
@@ -155,8 +168,6 @@ def read_password() -> str:
 
 def command_staff_add(settings: Settings, email: str, role: str, language: str) -> int:
     configure_logging("WARNING")
-    from bot.backoffice.auth import hash_password
-    from storage.staff import StaffExists, add_staff
 
     try:
         password = read_password()
@@ -193,13 +204,6 @@ def command_api_token(settings: Settings, action: str, name: str) -> int:
     """`add` prints the token alone on standard output and the hint on standard error, so
     that `TOKEN=$(intake api-token add NAME)` keeps just the token."""
     configure_logging("WARNING")
-    from storage.api_tokens import (
-        ApiTokenExists,
-        create_api_token,
-        list_api_tokens,
-        revoke_api_token,
-    )
-    from storage.clock import BRUSSELS
 
     def when(moment: datetime | None) -> str:
         return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M") if moment else "-"
@@ -253,11 +257,7 @@ def command_coach_invite(settings: Settings, name: str, language: str) -> int:
     """A new coach and their one-time invite link: the link alone on standard output, what it
     is on standard error (like `intake api-token add`)."""
     configure_logging("WARNING")
-    from telegram.error import TelegramError
 
-    from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
-    from bot.telegram.bot_api import fetch_bot_username
-    from storage.coaches import INVITE_DAYS, invite_coach
 
     async def run() -> tuple[str, str | None, str | None]:
         await asyncio.to_thread(migrate, settings.database_url)
@@ -325,7 +325,6 @@ def command_bench(what: str, size: int, queries: int, eval_dir: Path, as_json: b
 
 
 def command_emulator(port: int) -> int:
-    from bot.emulator.server import main as emulator_main
 
     return emulator_main(["--port", str(port)]) or 0
 

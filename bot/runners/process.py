@@ -22,7 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 from telegram.ext import ExtBot
 
+from bot.backoffice.app import create_app
 from bot.delivery.dispatcher import Dispatcher, Webhook
+from bot.emulator.server import start_emulator
+from bot.emulator.terminal import run_terminal_chat
 from bot.flows.runner import Runner
 from bot.runners.settings import Settings
 from bot.services.announcements import Announcer
@@ -110,7 +113,6 @@ async def start_web(
     preview_url: str | None = None,
     bot_username: UsernameLookup | None = None,
 ) -> web.AppRunner:
-    from bot.backoffice.app import create_app
 
     app = create_app(
         sessionmaker,
@@ -154,7 +156,6 @@ async def preview_bot(
 ) -> AsyncIterator[str]:
     """A copy of the bot whose proposals are tests, against a local emulator: the
     back-office's /preview page chats with it. Yields the emulator's address."""
-    from bot.emulator.server import start_emulator
 
     emulator, base_url = await start_emulator(token=PREVIEW_TOKEN)
     runner = citizen_runner(settings, sessionmaker, test_proposals=True)
@@ -233,7 +234,6 @@ async def serve(settings: Settings) -> None:
     web_runner = await start_web(settings, sessionmaker, preview_url, bot_username)
     emulator = None
     if settings.demo:
-        from bot.emulator.server import start_emulator
 
         emulator, base_url = await start_emulator()
         token = DEMO_TOKEN
@@ -252,7 +252,6 @@ async def serve(settings: Settings) -> None:
             digesting = asyncio.create_task(run_digests(sessionmaker, dispatch_stop))
             log.info("bot started against %s", base_url)
             if settings.demo:
-                from bot.emulator.terminal import run_terminal_chat
 
                 chat = asyncio.create_task(
                     run_terminal_chat(base_url, language_code=None, opening_message="/start")
