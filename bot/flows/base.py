@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from bot.services.chat import ChatServices
+from bot.services.matcher import Similar
 from bot.text.i18n import Translator
+from storage.models import Proposal
+from storage.proposals import NewProposal
 
 CALLBACK_LIMIT = 64
 
@@ -102,14 +104,38 @@ def decode_callback(data: str) -> Callback | None:
     return Callback(step=step, value=value, version=int(version))
 
 
+class ChatPort(Protocol):
+    """What a citizen's step may ask of the rest of the program, for its own chat (storage,
+    matching, what others are told). `bot.services.chat.ChatServices` is the one the runner
+    gives; steps know only this."""
+
+    chat_id: int
+    erased: bool
+    """True once the citizen erased their data in this update (nothing more is stored)."""
+
+    async def similar(self, draft: dict[str, Any], language: str) -> list[Similar]: ...
+
+    async def submit(self, new: NewProposal, draft: dict[str, Any]) -> str: ...
+
+    async def my_proposals(self) -> list[Proposal]: ...
+
+    async def withdrawable(self) -> list[Proposal]: ...
+
+    async def withdraw(self, reference: str) -> bool: ...
+
+    async def attach_reply(self, text: str) -> str | None: ...
+
+    async def erase_me(self) -> int: ...
+
+
 @dataclass
 class Context:
-    """What a step sees: the draft, the language and what it may ask of storage."""
+    """What a step sees: the draft, the language and what it may ask of the program."""
 
     draft: dict[str, Any]
     t: Translator
     version: int
-    services: ChatServices
+    services: ChatPort
     step: str = ""
 
     def _(self, message: str) -> str:
