@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from bot.emulator.client import EmulatorClient
+from tests.e2e.support import TOKEN, WALKS, Citizen, stored_proposals, walk
 from tests.processes import IntakeProcess, intake_env, process_reference, run_intake
-from tests.test_e2e import TOKEN, WALKS, Citizen, stored_proposals, walk
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from bot.emulator.client import EmulatorClient
 from bot.text.i18n import Translator
 from storage.database import create_engine, create_sessionmaker
 from storage.models import CoachAlert, OutboxMessage, Proposal
+from tests.e2e.support import TOKEN, WALKS, Citizen, stored_proposals, walk
 from tests.processes import IntakeProcess, intake_env, process_reference, run_intake
-from tests.test_e2e import TOKEN, WALKS, Citizen, stored_proposals, walk
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +26,7 @@ from storage.models import Initiative
 from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import StaffExists, add_staff, staff_by_email
 from storage.workflow import take_proposal
+from tests.backoffice.support import CSRF_RE, SECRET, csrf_of, login, page
 
 # aiohttp-session 2.12 stores its state under string request keys, for which aiohttp 3.14
 # warns (aiohttp itself ignores that warning by default; the tests turn warnings into errors).
@@ -33,13 +34,11 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
 )
 
-SECRET = b"0123456789abcdef0123456789abcdef"
 ADMIN = ("admin@example.brussels", "correct horse battery staple")
 REVIEWER = ("reviewer@example.brussels", "another long passphrase")
 XSS = "<script>alert(1)</script>"
 BULK = 62  # "Projet 00" … "Projet 61": more than one page of 50
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 TOTAL_RE = re.compile(r'data-total="(\d+)"')
 ROW_RE = re.compile(r'<td class="ref"><a href="/proposals/([^"]+)">')
 
@@ -162,36 +161,11 @@ async def client(
         yield test_client
 
 
-async def csrf_of(client: TestClient[object, object], path: str = "/login") -> str:
-    response = await client.get(path)
-    match = CSRF_RE.search(await response.text())
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-async def login(
-    client: TestClient[object, object], email: str, password: str, *, next_path: str = ""
-) -> ClientResponse:
-    token = await csrf_of(client)
-    return await client.post(
-        "/login",
-        data={"email": email, "password": password, "csrf_token": token, "next": next_path},
-        allow_redirects=False,
-    )
-
-
 @pytest.fixture
 async def admin(client: TestClient[object, object]) -> TestClient[object, object]:
     response = await login(client, *ADMIN)
     assert response.status == 303, await response.text()
     return client
-
-
-async def page(client: TestClient[object, object], path: str, status: int = 200) -> str:
-    response = await client.get(path)
-    body = await response.text()
-    assert response.status == status, body
-    return body
 
 
 def total_of(body: str) -> int:

@@ -32,7 +32,7 @@ from storage.initiatives import (
 from storage.models import Initiative
 from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
-from tests.test_backoffice import CSRF_RE, SECRET, csrf_of, login, page
+from tests.backoffice.support import CSRF_RE, SECRET, csrf_of, login, page
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"

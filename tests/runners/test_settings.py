@@ -51,7 +51,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
 
 def test_the_example_file_as_copied_is_valid(tmp_path: Path) -> None:
     """A newcomer copies .env.example to .env and changes nothing: the demo starts."""
-    example = Path(__file__).parent.parent / ".env.example"
+    example = Path(__file__).parents[2] / ".env.example"
     (tmp_path / ".env").write_text(example.read_text())
     settings = load_settings()
     assert settings.demo and settings.secret_key is None and settings.staff_chat_id is None

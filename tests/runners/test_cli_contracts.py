@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 INTAKE = Path(sys.executable).parent / "intake"
-STARTER = Path(__file__).parent.parent / "bot" / "data" / "starter_initiatives.csv"
+STARTER = Path(__file__).parents[2] / "bot" / "data" / "starter_initiatives.csv"
 
 
 def intake(

@@ -15,7 +15,7 @@ from bot.text.staff_summary import TAKE_PREFIX
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from tests.fakes import FakeChat
-from tests.test_flow_intake import walk_to_review
+from tests.flows.support import walk_to_review
 
 STAFF_GROUP = -1001234
 

@@ -22,7 +22,7 @@ from matching.communes import (
     sorted_for_language,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "matching" / "data"
+DATA = Path(__file__).resolve().parents[2] / "matching" / "data"
 
 ANDERLECHT = "21001"
 AUDERGHEM = "21002"

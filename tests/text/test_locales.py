@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 
 from bot.text.i18n import LOCALE_DIR, Translator
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
 TAG = re.compile(r"</?[a-z]+")
 KEYWORDS = {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)}

@@ -25,7 +25,7 @@ from storage.staff import (
     set_staff_role,
     staff_by_email,
 )
-from tests.test_backoffice import CSRF_RE, SECRET, csrf_of, login, page
+from tests.backoffice.support import CSRF_RE, SECRET, csrf_of, login, page
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"

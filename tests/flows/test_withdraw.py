@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.database import create_sessionmaker
 from storage.models import Proposal, ProposalEvent
-from tests.test_flow_intake import walk_to_review
+from tests.flows.support import walk_to_review
 
 
 async def submitted(make_chat: Any) -> Any:
