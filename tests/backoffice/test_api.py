@@ -38,9 +38,10 @@ from storage.api_tokens import (
 )
 from storage.database import create_sessionmaker
 from storage.models import Initiative, Proposal
-from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
+from storage.proposals import NewMatch
 from storage.staff import add_staff
 from storage.workflow import review
+from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -121,7 +122,7 @@ async def _fill(sessions: async_sessionmaker[AsyncSession]) -> None:
     matches), P3 (en, whole region, accepted; after midnight in Brussels), a test one."""
     async with sessions() as session, session.begin():
         await add_staff(session, STAFF[0], hash_password(STAFF[1]), "reviewer", "fr")
-        citizen = await get_or_create_citizen(session, 7001, "fr")
+        citizen = await make_citizen(session, 7001, "fr")
         contact: dict[str, Any] = {
             "contact_name": "Zoé Peeters",
             "contact_email": "zoe@example.be",
@@ -130,54 +131,46 @@ async def _fill(sessions: async_sessionmaker[AsyncSession]) -> None:
             "longitude": 4.37,
             "consent_contact": True,
         }
-        p1, _ = await submit_proposal(
+        p1 = await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key="p1",
-                language="fr",
-                title="Potager collectif « Été »",
-                description="Un potager partagé derrière l'école.",
-                carrier="association",
-                commune_refnis="21009",
-                themes=["food"],
-                budget_cents=100_000,
-                call_id="ixelles_main_a_la_pate",
-                consent_share=True,
-                **contact,
-            ),
-            "BXL",
             now=datetime(2026, 3, 1, 10, tzinfo=UTC),
+            language="fr",
+            title="Potager collectif « Été »",
+            description="Un potager partagé derrière l'école.",
+            carrier="association",
+            commune_refnis="21009",
+            themes=["food"],
+            budget_cents=100_000,
+            call_id="ixelles_main_a_la_pate",
+            consent_share=True,
+            **contact,
         )
         initiative = Initiative(
             external_id="i-compost", name="Compost & Co", themes=["food"], url="https://x.be"
         )
         session.add(initiative)
         await session.flush()
-        p2, _ = await submit_proposal(
+        p2 = await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key="p2",
-                language="nl",
-                title="Samentuin in de wijk",
-                description="Een gedeelde moestuin met compost.",
-                carrier="citizen_group",
-                partners=["school"],
-                commune_refnis="21015",
-                themes=["food", "nature"],
-                budget_cents=250_050,
-                call_id="inspirons_projet",
-                similar={"choice": "connect", "kind": "initiative", "name": "Compost & Co"},
-                consent_share=False,
-                **contact,
-            ),
-            "BXL",
             now=datetime(2026, 3, 10, 9, tzinfo=UTC),
             matches=[
                 NewMatch(0.8123, ["same_commune", "shared_themes:food"], initiative.id),
                 NewMatch(0.41, ["similar_words:tuin"], other_proposal_id=p1.id),
             ],
+            language="nl",
+            title="Samentuin in de wijk",
+            description="Een gedeelde moestuin met compost.",
+            carrier="citizen_group",
+            partners=["school"],
+            commune_refnis="21015",
+            themes=["food", "nature"],
+            budget_cents=250_050,
+            call_id="inspirons_projet",
+            similar={"choice": "connect", "kind": "initiative", "name": "Compost & Co"},
+            consent_share=False,
+            **contact,
         )
         await review(
             session,
@@ -190,36 +183,28 @@ async def _fill(sessions: async_sessionmaker[AsyncSession]) -> None:
         )
         p2.taken_by = "Ana"
         p2.taken_at = datetime(2026, 3, 11, 8, tzinfo=UTC)
-        p3, _ = await submit_proposal(
+        p3 = await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key="p3",
-                language="en",
-                title="Repair café",
-                description="Fix things together, every month.",
-                carrier="other",
-                region_wide=True,
-                themes=["zero_waste"],
-            ),
-            "BXL",
             # 01:30 on 3 April in Brussels.
             now=datetime(2026, 4, 2, 23, 30, tzinfo=UTC),
+            language="en",
+            title="Repair café",
+            description="Fix things together, every month.",
+            carrier="other",
+            region_wide=True,
+            themes=["zero_waste"],
         )
         p3.status = "accepted"
-        await submit_proposal(
+        await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key="t",
-                language="fr",
-                title="Essai du personnel",
-                description="Un test.",
-                carrier="other",
-                is_test=True,
-            ),
-            "BXL",
             now=datetime(2026, 4, 5, 12, tzinfo=UTC),
+            language="fr",
+            title="Essai du personnel",
+            description="Un test.",
+            carrier="other",
+            is_test=True,
         )
 
 

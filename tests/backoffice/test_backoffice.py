@@ -23,10 +23,11 @@ from bot.text.i18n import Translator
 from matching.calls import all_calls
 from storage.database import create_sessionmaker
 from storage.models import Initiative
-from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
+from storage.proposals import NewMatch
 from storage.staff import StaffExists, add_staff, staff_by_email
 from storage.workflow import take_proposal
 from tests.backoffice.support import CSRF_RE, SECRET, csrf_of, login, page
+from tests.factories import make_citizen, make_proposal
 
 # aiohttp-session 2.12 stores its state under string request keys, for which aiohttp 3.14
 # warns (aiohttp itself ignores that warning by default; the tests turn warnings into errors).
@@ -63,24 +64,20 @@ async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
     async with sessions() as session, session.begin():
         await add_staff(session, ADMIN[0].upper(), hash_password(ADMIN[1]), "admin", "en")
         await add_staff(session, REVIEWER[0], hash_password(REVIEWER[1]), "reviewer", "fr")
-        citizen = await get_or_create_citizen(session, 4242, "fr")
+        citizen = await make_citizen(session, 4242, "fr")
         start = datetime(2026, 3, 1, 12, tzinfo=UTC)
         for i in range(BULK):
-            proposal, _ = await submit_proposal(
+            proposal = await make_proposal(
                 session,
                 citizen,
-                NewProposal(
-                    submission_key=f"bulk-{i}",
-                    language=("fr", "nl", "en")[i % 3],
-                    title=f"Projet {i:02d}",
-                    description="Un projet pour le quartier, avec les voisins et l'école.",
-                    carrier="citizen_group",
-                    commune_refnis="21004" if i % 4 == 0 else "21013",
-                    themes=["food"] if i % 2 == 0 else ["compost", "nature"],
-                    budget_cents=(i + 1) * 10_000,
-                ),
-                "BXL",
                 now=start + timedelta(days=i // 2),
+                language=("fr", "nl", "en")[i % 3],
+                title=f"Projet {i:02d}",
+                description="Un projet pour le quartier, avec les voisins et l'école.",
+                carrier="citizen_group",
+                commune_refnis="21004" if i % 4 == 0 else "21013",
+                themes=["food"] if i % 2 == 0 else ["compost", "nature"],
+                budget_cents=(i + 1) * 10_000,
             )
             refs[f"bulk{i}"] = proposal.reference
             if i < 5:
@@ -92,31 +89,9 @@ async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
         )
         session.add(initiative)
         await session.flush()
-        xss, _ = await submit_proposal(
+        xss = await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key="xss",
-                language="fr",
-                title=XSS,
-                description="Un jardin <b>partagé</b> & un compost.",
-                carrier="association",
-                partners=["school"],
-                commune_refnis="21015",
-                themes=["culture"],
-                budget_cents=None,
-                call_id="inspirons_projet",
-                contact_name="Anne <i>Dupont</i>",
-                contact_email="anne@example.org",
-                consent_contact=True,
-                similar={
-                    "choice": "connect",
-                    "kind": "initiative",
-                    "id": "i1",
-                    "name": "Compost & Co",
-                },
-            ),
-            "BXL",
             now=datetime(2026, 5, 10, 8, tzinfo=UTC),
             matches=[
                 NewMatch(
@@ -126,20 +101,34 @@ async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
                 ),
                 NewMatch(0.41, ["shared_themes:food"], other_proposal_id=1),
             ],
+            language="fr",
+            title=XSS,
+            description="Un jardin <b>partagé</b> & un compost.",
+            carrier="association",
+            partners=["school"],
+            commune_refnis="21015",
+            themes=["culture"],
+            budget_cents=None,
+            call_id="inspirons_projet",
+            contact_name="Anne <i>Dupont</i>",
+            contact_email="anne@example.org",
+            consent_contact=True,
+            similar={
+                "choice": "connect",
+                "kind": "initiative",
+                "id": "i1",
+                "name": "Compost & Co",
+            },
         )
         refs["xss"] = xss.reference
-        test, _ = await submit_proposal(
+        test = await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key="t",
-                language="fr",
-                title="Test only",
-                description="Ceci est un test du personnel, à ne pas traiter.",
-                carrier="other",
-                is_test=True,
-            ),
-            "BXL",
+            language="fr",
+            title="Test only",
+            description="Ceci est un test du personnel, à ne pas traiter.",
+            carrier="other",
+            is_test=True,
         )
         refs["test"] = test.reference
     return refs

@@ -30,9 +30,9 @@ from storage.initiatives import (
     search_initiatives,
 )
 from storage.models import Initiative
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 from tests.backoffice.support import CSRF_RE, SECRET, csrf_of, login, page
+from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -100,7 +100,7 @@ async def ids(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         await add_staff(session, ADMIN[0], hash_password(ADMIN[1]), "admin", "en")
         await add_staff(session, REVIEWER[0], hash_password(REVIEWER[1]), "reviewer", "fr")
         found = await seed_catalogue(session)
-        citizen = await get_or_create_citizen(session, 4242, "fr")
+        citizen = await make_citizen(session, 4242, "fr")
         calls = [
             ("inspirons_projet", False),
             ("inspirons_projet", False),
@@ -111,21 +111,9 @@ async def ids(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
             (None, False),
             ("old_call", False),  # a call since removed from calls.toml
         ]
-        for n, (call_id, is_test) in enumerate(calls):
-            await submit_proposal(
-                session,
-                citizen,
-                NewProposal(
-                    submission_key=f"c{n}",
-                    language="fr",
-                    title=f"Proposition {n}",
-                    description="Une proposition pour le quartier et ses habitants.",
-                    carrier="citizen_group",
-                    commune_refnis="21009",
-                    call_id=call_id,
-                    is_test=is_test,
-                ),
-                "BXL",
+        for call_id, is_test in calls:
+            await make_proposal(
+                session, citizen, commune_refnis="21009", call_id=call_id, is_test=is_test
             )
     return found
 

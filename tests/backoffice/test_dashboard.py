@@ -17,9 +17,9 @@ from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 from tests.clock import TEST_NOW
+from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -62,7 +62,7 @@ async def _fill(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions.begin() as session:
         await add_staff(session, ADMIN[0], hash_password(ADMIN[1]), "admin", "en")
         await add_staff(session, REVIEWER[0], hash_password(REVIEWER[1]), "reviewer", "en")
-        citizen = await get_or_create_citizen(session, 4242, "fr")
+        citizen = await make_citizen(session, 4242, "fr")
         rows: list[dict[str, Any]] = [
             {"themes": ["food", "compost"], "commune_refnis": "21004", "days": 1},
             {"themes": ["compost"], "commune_refnis": "21004", "days": 8},
@@ -72,19 +72,8 @@ async def _fill(sessions: async_sessionmaker[AsyncSession]) -> None:
         ]
         for number, row in enumerate(rows):
             days = row.pop("days")
-            proposal, _new = await submit_proposal(
-                session,
-                citizen,
-                NewProposal(
-                    submission_key=f"p{number}",
-                    language="fr",
-                    title=f"Projet {number}",
-                    description="Une idée pour le quartier.",
-                    carrier="citizen_group",
-                    **row,
-                ),
-                "BXL",
-                now=NOW - timedelta(days=days),
+            proposal = await make_proposal(
+                session, citizen, now=NOW - timedelta(days=days), title=f"Projet {number}", **row
             )
             if number == 1:
                 proposal.status = "accepted"

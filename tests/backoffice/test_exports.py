@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
+from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -31,30 +31,26 @@ async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
     sessions = create_sessionmaker(engine)
     async with sessions() as session, session.begin():
         await add_staff(session, STAFF[0], hash_password(STAFF[1]), "reviewer", "fr")
-        citizen = await get_or_create_citizen(session, 5151, "fr")
+        citizen = await make_citizen(session, 5151, "fr")
         for number, (theme, share) in enumerate(
             [("compost", True), ("compost", False), ("culture", True)], start=1
         ):
-            await submit_proposal(
+            await make_proposal(
                 session,
                 citizen,
-                NewProposal(
-                    submission_key=f"x{number}",
-                    language="fr",
-                    title=f"Projet n°{number} – café « Été »",
-                    description="Ligne 1\nLigne 2, avec virgule",
-                    carrier="association",
-                    commune_refnis="21009",
-                    themes=[theme],
-                    budget_cents=250050,
-                    contact_name="Zoé",
-                    contact_email="zoe@example.be",
-                    latitude=50.83,
-                    longitude=4.37,
-                    consent_contact=True,
-                    consent_share=share,
-                ),
-                "BXL",
+                language="fr",
+                title=f"Projet n°{number} – café « Été »",
+                description="Ligne 1\nLigne 2, avec virgule",
+                carrier="association",
+                commune_refnis="21009",
+                themes=[theme],
+                budget_cents=250050,
+                contact_name="Zoé",
+                contact_email="zoe@example.be",
+                latitude=50.83,
+                longitude=4.37,
+                consent_contact=True,
+                consent_share=share,
             )
     app = create_app(sessions, secret_key=b"e" * 32, default_language="fr")
     async with TestClient(TestServer(app)) as test_client:

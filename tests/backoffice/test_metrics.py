@@ -19,9 +19,9 @@ from bot.runners.process import start_web
 from bot.runners.settings import Settings
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 from tests.clock import TEST_NOW
+from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -41,21 +41,9 @@ async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     sessions = create_sessionmaker(engine)
     async with sessions.begin() as session:
         await add_staff(session, STAFF[0], hash_password(STAFF[1]), "admin", "en")
-        citizen = await get_or_create_citizen(session, 99, "fr")
+        citizen = await make_citizen(session, 99, "fr")
         for number, is_test in enumerate([False, False, False, True]):
-            proposal, _new = await submit_proposal(
-                session,
-                citizen,
-                NewProposal(
-                    submission_key=f"m{number}",
-                    language="fr",
-                    title=f"Projet {number}",
-                    description="Une idée.",
-                    carrier="other",
-                    is_test=is_test,
-                ),
-                "BXL",
-            )
+            proposal = await make_proposal(session, citizen, is_test=is_test)
             if number == 0:
                 proposal.status = "in_review"
 

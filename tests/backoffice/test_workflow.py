@@ -18,9 +18,9 @@ from bot.services.announcements import Announcer
 from bot.services.review import apply_review
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
 from storage.workflow import TransitionError, attach_citizen_reply, review
+from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -33,18 +33,13 @@ CITIZEN = 6060
 
 async def submitted(sessions: async_sessionmaker[AsyncSession], language: str = "nl") -> str:
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, CITIZEN, language)
-        proposal, _ = await submit_proposal(
+        citizen = await make_citizen(session, CITIZEN, language)
+        proposal = await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key=f"wf-{language}",
-                language=language,
-                title="Samentuin <Josaphat>",
-                description="Een moestuin met de buren van de wijk.",
-                carrier="citizen_group",
-            ),
-            "BXL",
+            language=language,
+            title="Samentuin <Josaphat>",
+            description="Een moestuin met de buren van de wijk.",
         )
         return proposal.reference
 

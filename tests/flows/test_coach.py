@@ -25,7 +25,8 @@ from storage.coaches import (
 )
 from storage.database import create_sessionmaker
 from storage.models import Coach, CoachAlert, CoachTake, Conversation, Initiative
-from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
+from storage.proposals import NewMatch
+from tests.factories import make_citizen, make_proposal
 from tests.fakes import FakeChat, FakeTelegram
 
 
@@ -298,7 +299,6 @@ async def submit(
         "language": "fr",
         "title": "Un compost collectif rue Royale",
         "description": "Installer trois bacs à compost avec les voisins et l'école.",
-        "carrier": "citizen_group",
         "commune_refnis": "21015",
         "themes": ["compost"],
         "budget_cents": 250000,
@@ -309,13 +309,12 @@ async def submit(
     }
     values.update(fields)
     async with sessions.begin() as session:
-        citizen = await get_or_create_citizen(session, 4242, "fr")
-        proposal, _ = await submit_proposal(
+        citizen = await make_citizen(session, 4242, "fr")
+        proposal = await make_proposal(
             session,
             citizen,
-            NewProposal(**values),
-            "BXL",
             matches=[NewMatch(0.8, ["shared_concepts:compost"], initiative_id=initiative_id)],
+            **values,
         )
         await enqueue_coach_alerts(session, proposal, threshold=0.35)
 

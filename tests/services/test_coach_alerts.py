@@ -39,7 +39,8 @@ from storage.coaches import (
 )
 from storage.database import create_sessionmaker
 from storage.models import CoachAlert, Initiative, OutboxMessage, Proposal
-from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
+from storage.proposals import NewMatch
+from tests.factories import make_citizen, make_proposal
 
 THRESHOLD = 0.35
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Brussels
@@ -146,7 +147,6 @@ async def submit(
         "language": "fr",
         "title": "Un compost collectif rue Royale",
         "description": "Installer trois bacs à compost avec les voisins et l'école du quartier.",
-        "carrier": "citizen_group",
         "commune_refnis": "21015",
         "themes": ["compost", "zero_waste"],
         "budget_cents": 250000,
@@ -157,17 +157,16 @@ async def submit(
     }
     values.update(fields)
     async with sessions.begin() as session:
-        citizen = await get_or_create_citizen(session, 900, "fr")
-        proposal, _ = await submit_proposal(
+        citizen = await make_citizen(session, 900, "fr")
+        proposal = await make_proposal(
             session,
             citizen,
-            NewProposal(**values),
-            "BXL",
             now=now,
             matches=[
                 NewMatch(score, ["same_commune", "shared_concepts:compost"], initiative_id=i)
                 for i, score in matches
             ],
+            **values,
         )
         count = await enqueue_coach_alerts(session, proposal, threshold=THRESHOLD, now=now)
         return proposal.id, count

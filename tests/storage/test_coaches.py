@@ -48,8 +48,8 @@ from storage.models import (
     Proposal,
 )
 from storage.outbox import enqueue, mark_sent
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.staff import add_staff
+from tests.factories import make_citizen, make_proposal
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -196,22 +196,9 @@ async def test_alertable_coaches(sessions: async_sessionmaker[AsyncSession]) -> 
         assert [c.name for c in await alertable_coaches(session)] == ["Anne"]
 
 
-async def _proposal(session: AsyncSession, key: str = "k1") -> int:
-    citizen = await get_or_create_citizen(session, 42, "fr")
-    proposal, _ = await submit_proposal(
-        session,
-        citizen,
-        NewProposal(
-            submission_key=key,
-            language="fr",
-            title="Un compost",
-            description="Un compost collectif pour la rue et l'école du quartier.",
-            carrier="individual",
-            commune_refnis="21015",
-            themes=["compost"],
-        ),
-        "BXL",
-    )
+async def _proposal(session: AsyncSession) -> int:
+    citizen = await make_citizen(session, 42, "fr")
+    proposal = await make_proposal(session, citizen, commune_refnis="21015", themes=["compost"])
     return proposal.id
 
 

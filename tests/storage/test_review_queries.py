@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import storage.staff  # noqa: F401  (the staff table on Base.metadata)
 from storage.database import create_engine, create_sessionmaker
 from storage.models import Initiative, Proposal
-from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
+from storage.proposals import NewMatch
 from storage.review import ProposalFilters, proposal_detail, search_proposals, status_counts
+from tests.factories import make_citizen, make_proposal
 
 
 @pytest.fixture
@@ -22,30 +24,27 @@ async def sessions(any_database_url: str) -> AsyncIterator[async_sessionmaker[As
     await engine.dispose()
 
 
-def new(key: str, **fields: object) -> NewProposal:
-    values: dict[str, object] = {
-        "submission_key": key,
-        "language": "fr",
+def fields_of(**fields: Any) -> dict[str, Any]:
+    """A proposal's fields: a French one in Bruxelles about food, but for `fields`."""
+    values: dict[str, Any] = {
         "title": "Un projet",
         "description": "Une description assez longue pour le quartier et ses habitants.",
-        "carrier": "citizen_group",
         "commune_refnis": "21004",
         "themes": ["food"],
     }
     values.update(fields)
-    return NewProposal(**values)  # type: ignore[arg-type]
+    return values
 
 
 @pytest.fixture
 async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
     refs: dict[str, str] = {}
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, 77, "fr")
+        citizen = await make_citizen(session, 77, "fr")
         specs = {
             "potager": (
                 datetime(2026, 3, 1, 10, tzinfo=UTC),
-                new(
-                    "a",
+                fields_of(
                     title="Potager collectif",
                     themes=["food", "nature"],
                     call_id="inspirons_projet",
@@ -55,8 +54,7 @@ async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
             # 22:30 UTC on 31 March is 00:30 on 1 April in Brussels (summer time).
             "compost": (
                 datetime(2026, 3, 31, 22, 30, tzinfo=UTC),
-                new(
-                    "b",
+                fields_of(
                     language="nl",
                     title="Wijkcompost",
                     description="Een compostbak voor de hele straat en de school.",
@@ -67,8 +65,7 @@ async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
             ),
             "shop": (
                 datetime(2026, 4, 15, 9, tzinfo=UTC),
-                new(
-                    "c",
+                fields_of(
                     language="en",
                     title="A 100% zero_waste shop",
                     themes=["zero_waste"],
@@ -77,11 +74,11 @@ async def data(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
             ),
             "test": (
                 datetime(2026, 4, 20, 9, tzinfo=UTC),
-                new("d", title="Test potager", is_test=True, budget_cents=5),
+                fields_of(title="Test potager", is_test=True, budget_cents=5),
             ),
         }
-        for name, (when, proposal) in specs.items():
-            stored, _ = await submit_proposal(session, citizen, proposal, "BXL", now=when)
+        for name, (when, fields) in specs.items():
+            stored = await make_proposal(session, citizen, now=when, **fields)
             refs[name] = stored.reference
         await session.flush()
         compost = await session.get(Proposal, 2)
@@ -208,12 +205,11 @@ async def test_proposal_detail_loads_events_and_matches(
         initiative = Initiative(external_id="x1", name="Compost Saint-Gilles", themes=["compost"])
         session.add(initiative)
         await session.flush()
-        citizen = await get_or_create_citizen(session, 78, "nl")
-        stored, _ = await submit_proposal(
+        citizen = await make_citizen(session, 78, "nl")
+        stored = await make_proposal(
             session,
             citizen,
-            new("e", title="Compost", themes=["compost"]),
-            "BXL",
+            **fields_of(title="Compost", themes=["compost"]),
             matches=[
                 NewMatch(
                     0.8, ["same_commune", "shared_concepts:compost"], initiative_id=initiative.id

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage
 from storage.outbox import MAX_ATTEMPTS, claim_due, enqueue, mark_failed, mark_sent, retry_dead
-from storage.proposals import NewProposal, get_or_create_citizen, submit_proposal
 from storage.review import ProposalFilters, search_proposals
 from storage.stats import (
     NO_COMMUNE,
@@ -23,6 +22,7 @@ from storage.stats import (
     theme_counts,
     weekly_counts,
 )
+from tests.factories import make_citizen, make_proposal
 
 # Thursday 4 June 2026, 10:00 in Brussels (summer time, UTC+2): ISO week 23.
 NOW = datetime(2026, 6, 4, 8, 0, tzinfo=UTC)
@@ -45,23 +45,16 @@ async def _propose(
     is_test: bool = False,
 ) -> None:
     async with sessions.begin() as session:
-        citizen = await get_or_create_citizen(session, 77, "fr")
-        await submit_proposal(
+        citizen = await make_citizen(session, 77, "fr")
+        await make_proposal(
             session,
             citizen,
-            NewProposal(
-                submission_key=key,
-                language="fr",
-                title=key,
-                description="Une idée pour le quartier.",
-                carrier="citizen_group",
-                commune_refnis=commune,
-                region_wide=region_wide,
-                themes=themes or [],
-                is_test=is_test,
-            ),
-            "BXL",
             now=at,
+            submission_key=key,
+            commune_refnis=commune,
+            region_wide=region_wide,
+            themes=themes or [],
+            is_test=is_test,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alembic import command
@@ -14,14 +15,9 @@ from storage.clock import utcnow
 from storage.conversations import ConversationStore
 from storage.database import alembic_config, create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal, ProposalEvent
-from storage.proposals import (
-    NewProposal,
-    erase_citizen,
-    get_or_create_citizen,
-    proposals_of,
-    submit_proposal,
-)
+from storage.proposals import erase_citizen, proposals_of, submit_proposal
 from tests.clock import MovingClock
+from tests.factories import make_citizen, make_proposal, new_proposal
 
 
 @pytest.fixture
@@ -29,9 +25,9 @@ def sessions(pg_or_sqlite: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(pg_or_sqlite)
 
 
-def new(key: str, **fields: object) -> NewProposal:
-    values: dict[str, object] = {
-        "submission_key": key,
+def every_field() -> dict[str, Any]:
+    """A Dutch proposal's fields, the optional ones filled in: the tests read them back."""
+    return {
         "language": "nl",
         "title": "Samentuin",
         "description": "Een moestuin met de buren en de school van de wijk.",
@@ -45,8 +41,6 @@ def new(key: str, **fields: object) -> NewProposal:
         "consent_contact": True,
         "consent_share": True,
     }
-    values.update(fields)
-    return NewProposal(**values)  # type: ignore[arg-type]
 
 
 async def test_models_match_the_migrations(any_database_url: str) -> None:
@@ -57,13 +51,11 @@ async def test_references_are_sequential_per_year(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, 11, "nl")
+        citizen = await make_citizen(session, 11, "nl")
         refs = []
-        for n, when in enumerate(
-            [datetime(2026, 3, 1, tzinfo=UTC)] * 3 + [datetime(2027, 1, 2, tzinfo=UTC)]
-        ):
+        for when in [datetime(2026, 3, 1, tzinfo=UTC)] * 3 + [datetime(2027, 1, 2, tzinfo=UTC)]:
             proposal, created = await submit_proposal(
-                session, citizen, new(f"k{n}"), "BXL", now=when
+                session, citizen, new_proposal(), "BXL", now=when
             )
             assert created
             refs.append(proposal.reference)
@@ -75,22 +67,26 @@ async def test_the_reference_year_is_the_brussels_date_of_the_submission(
 ) -> None:
     """23:30 UTC on 31 December is 00:30 on 1 January in Brussels: the new year's first."""
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, 14, "fr")
+        citizen = await make_citizen(session, 14, "fr")
         fixed_clock.set(datetime(2026, 12, 31, 22, 30, tzinfo=UTC))  # 23:30 in Brussels
-        before, _ = await submit_proposal(session, citizen, new("before"), "BXL")
+        before = await make_proposal(session, citizen)
         fixed_clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=UTC))  # 00:30 in Brussels
-        after, _ = await submit_proposal(session, citizen, new("after"), "BXL")
+        after = await make_proposal(session, citizen)
     assert (before.reference, after.reference) == ("BXL-2026-00001", "BXL-2027-00001")
     assert after.submitted_at.year == 2026  # stored in UTC
 
 
 async def test_submission_is_idempotent(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, 12, "fr")
-        first, created = await submit_proposal(session, citizen, new("same"), "BXL")
+        citizen = await make_citizen(session, 12, "fr")
+        first, created = await submit_proposal(
+            session, citizen, new_proposal(submission_key="same"), "BXL"
+        )
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, 12, "fr")
-        again, created_again = await submit_proposal(session, citizen, new("same"), "BXL")
+        citizen = await make_citizen(session, 12, "fr")
+        again, created_again = await submit_proposal(
+            session, citizen, new_proposal(submission_key="same"), "BXL"
+        )
     assert created and not created_again
     assert again.reference == first.reference
     async with sessions() as session:
@@ -99,8 +95,8 @@ async def test_submission_is_idempotent(sessions: async_sessionmaker[AsyncSessio
 
 async def test_every_field_round_trips(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        citizen = await get_or_create_citizen(session, 13, "nl")
-        await submit_proposal(session, citizen, new("rt", latitude=50.83, longitude=4.34), "BXL")
+        citizen = await make_citizen(session, 13, "nl")
+        await make_proposal(session, citizen, **every_field(), latitude=50.83, longitude=4.34)
     async with sessions() as session:
         stored = (await session.execute(select(Proposal))).scalar_one()
         events = (await session.execute(select(ProposalEvent))).scalars().all()
@@ -114,11 +110,11 @@ async def test_every_field_round_trips(sessions: async_sessionmaker[AsyncSession
 
 async def test_status_and_erasure(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        me = await get_or_create_citizen(session, 21, "fr")
-        other = await get_or_create_citizen(session, 22, "en")
-        await submit_proposal(session, me, new("a"), "BXL")
-        await submit_proposal(session, me, new("b"), "BXL")
-        await submit_proposal(session, other, new("c"), "BXL")
+        me = await make_citizen(session, 21, "fr")
+        other = await make_citizen(session, 22, "en")
+        await make_proposal(session, me, submission_key="a", **every_field())
+        await make_proposal(session, me, submission_key="b", **every_field())
+        await make_proposal(session, other, submission_key="c", **every_field())
         session.add(Conversation(chat_id=21, citizen_id=me.id, draft={"title": "x"}))
     async with sessions() as session:
         assert [p.submission_key for p in await proposals_of(session, 21)] == ["b", "a"]
