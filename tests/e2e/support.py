@@ -1,0 +1,120 @@
+"""Helpers shared by the end-to-end tests: the emulator's token, citizens who talk to the
+bot through the emulator, the walks through the intake, and what the database holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.emulator.client import EmulatorClient
+from storage.database import create_engine, create_sessionmaker
+from storage.models import Proposal
+
+TOKEN = "424242:E2E-token-for-the-local-emulator"
+
+
+class Citizen:
+    def __init__(self, client: EmulatorClient, user_id: int, language_code: str) -> None:
+        self.client, self.user_id, self.language_code = client, user_id, language_code
+
+    async def say(self, text: str, timeout: float = 10) -> str:  # noqa: ASYNC109
+        await self.client.send_text(self.user_id, text, language_code=self.language_code)
+        return await self._reply(timeout)
+
+    async def press(self, label: str | int) -> str:
+        await self.client.press_button(
+            self.user_id, self.user_id, label, language_code=self.language_code
+        )
+        return await self._reply(10)
+
+    async def press_last(self) -> str:
+        """The last button: "mine is different", "let the staff decide", "submit"."""
+        messages = await self.client.messages(self.user_id)
+        markup = next(m["reply_markup"] for m in reversed(messages) if m.get("reply_markup"))
+        count = sum(len(row) for row in markup["inline_keyboard"])
+        return await self.press(count)
+
+    async def _reply(self, timeout: float) -> str:  # noqa: ASYNC109
+        events = await self.client.wait_for_reply(self.user_id, timeout=timeout)
+        return "\n".join(str(e.get("text") or "") for e in events)
+
+
+WALKS: dict[str, dict[str, Any]] = {
+    "fr": {
+        "step": "Étape 1 sur 11",
+        "similar": "Étape 7 sur 11",
+        "theme": "compost",
+        "title": "Un compost collectif rue Royale",
+        "description": "Installer trois bacs à compost avec les voisins et l'école, "
+        "pour réduire les déchets et nourrir les jardins du quartier.",
+        "where": "1030",
+        "budget": "2.500 €",
+        "name": "Marie Dupont",
+        "contact": "marie@example.be",
+        "commune": "21015",
+        "cents": 250000,
+    },
+    "nl": {
+        "step": "Stap 1 van 11",
+        "similar": "Stap 7 van 11",
+        "theme": "food",
+        "title": "Een samentuin in Sint-Gillis",
+        "description": "Samen groenten kweken met de buren en de school, om elkaar te leren "
+        "kennen en gezonder te eten in de wijk.",
+        "where": "Sint-Gillis",
+        "budget": "3.500,50",
+        "name": "Jan Peeters",
+        "contact": "0470 12 34 56",
+        "commune": "21013",
+        "cents": 350050,
+    },
+    "en": {
+        "step": "Step 1 of 11",
+        "similar": "Step 7 of 11",
+        "theme": "zero_waste",
+        "title": "Repair café in Ixelles",
+        "description": "A monthly repair café with volunteers and a local business, so that "
+        "neighbours fix things instead of throwing them away.",
+        "where": "ixelle",
+        "budget": "2,5k",
+        "name": "Sam Smith",
+        "contact": "sam@example.org",
+        "commune": "21009",
+        "cents": 250000,
+    },
+}
+
+
+async def walk(citizen: Citizen, data: dict[str, Any]) -> str:
+    await citizen.say("/start", timeout=30)  # the first answer waits for the process to start
+    assert data["step"] in await citizen.press(1)
+    await citizen.say(data["title"])
+    await citizen.say(data["description"])
+    await citizen.say(data["where"])
+    if data["where"] == "ixelle":  # a typo: the bot asks to confirm
+        await citizen.press(1)
+    await citizen.press(3)  # carried by an association
+    await citizen.press(4)  # partner: a school (toggle, edited in place)
+    await citizen.press(8)  # done
+    # themes: the ones the description suggests are ticked already
+    reply = await citizen.press(14)  # done
+    if data["similar"] in reply:  # similar initiatives were found
+        await citizen.press_last()  # mine is different
+    await citizen.say(data["budget"])
+    await citizen.press_last()  # let the staff choose the call
+    await citizen.say(data["name"])
+    await citizen.say(data["contact"])
+    await citizen.press(1)  # may be contacted: yes
+    review = await citizen.press(2)  # share with coaches: no
+    assert data["title"] in review
+    return await citizen.press_last()  # submit
+
+
+async def stored_proposals(database: str) -> list[Proposal]:
+    engine = create_engine(database)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return list((await session.execute(select(Proposal).order_by(Proposal.id))).scalars())
+    finally:
+        await engine.dispose()
