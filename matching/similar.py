@@ -113,8 +113,8 @@ __all__ = [
 
 MIN_SCORE = 0.28
 """Matches scoring below this are not returned. Calibrated on hand-made pairs (see
-tests/test_similar.py): texts sharing only a common word ("rue") score about 0.15 even in
-the same commune with the same themes, only a street name ("rue Haute") or only a generic
+tests/matching/test_similar.py): texts sharing only a common word ("rue") score about 0.15 even
+in the same commune with the same themes, only a street name ("rue Haute") or only a generic
 concept ("neighbours") about 0.25; texts about the same thing in two languages ("repair
 café" / "herstelatelier", "potager collectif" / "samentuin") 0.3 and more."""
 

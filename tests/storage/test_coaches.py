@@ -260,7 +260,8 @@ ADMIN = ("admin@example.brussels", "correct horse battery staple")
 REVIEWER = ("reviewer@example.brussels", "another long passphrase")
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK_RE = re.compile(r"https://t\.me/([^?\s\"]+)\?start=coach-([A-Za-z0-9_-]+)")
-# aiohttp-session stores its state under string request keys (see tests/test_backoffice.py)
+# aiohttp-session stores its state under string request keys
+# (see tests/backoffice/test_backoffice.py)
 backoffice = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
 )
