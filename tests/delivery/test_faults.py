@@ -296,8 +296,10 @@ async def test_a_dispatcher_killed_mid_batch_loses_nothing_and_sends_nothing_twi
 
         await eventually(emulator_saw_the_disconnects, 10, "the held requests are dropped")
         after_kill = await client.attempts(method="sendMessage", after=before_kill[-1]["seq"])
+        # Nothing was delivered after the snapshot: every later request was held, then dropped
+        # (the dispatcher may have sent one more, held too, between the snapshot and the kill).
         assert {a["outcome"] for a in after_kill} == {"abandoned"}
-        assert {a["text"] for a in after_kill} == held
+        assert held <= {a["text"] for a in after_kill}
         delivered_before = delivered_texts(before_kill)
         assert 30 <= sum(delivered_before.values()) < len(messages)
         async with sessions() as session:
