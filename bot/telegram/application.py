@@ -9,7 +9,6 @@ database.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,8 +26,6 @@ from telegram.request import BaseRequest
 
 from bot.flows.runner import Runner
 from bot.telegram.handlers import BotApplication, TelegramFrontend
-
-log = logging.getLogger(__name__)
 
 
 def telegram_rate_limiter() -> AIORateLimiter:
