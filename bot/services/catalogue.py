@@ -60,8 +60,11 @@ def catalogue_format(path: Path) -> str:
 async def import_catalogue(
     sessionmaker: async_sessionmaker[AsyncSession], data: bytes, format: str
 ) -> ImportResult:
-    """Parse, then upsert every valid row in one transaction (all or nothing)."""
-    records, rejected = parse_catalogue(data, format)
+    """Parse, then upsert every valid row in one transaction (all or nothing).
+
+    Parsing a large file is CPU work: it runs in a worker thread, so that the event loop
+    (the bot's answers, the back-office, /healthz) keeps serving meanwhile."""
+    records, rejected = await asyncio.to_thread(parse_catalogue, data, format)
     async with sessionmaker() as session, session.begin():
         report = await upsert_initiatives(session, records)
     return ImportResult(report, rejected)

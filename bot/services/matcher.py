@@ -103,7 +103,9 @@ class Matcher:
             entries[document.id] = _Entry(
                 "initiative", initiative.id, initiative.name, initiative.commune_refnis, True
             )
-        self.index = SimilarityIndex.build(documents)
+        # CPU work (tens of thousands of documents): a worker thread builds the new index while
+        # searches keep using the old one, so the event loop keeps answering.
+        self.index = await asyncio.to_thread(SimilarityIndex.build, documents)
         self._entries = entries
         self._last_proposal_id = 0
         for proposal in await proposals_for_matching(session):
