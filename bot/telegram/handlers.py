@@ -3,12 +3,14 @@ into Bot API calls (replies, the pressed message edited, toasts, the coach's com
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
 from typing import Any
 
 from telegram import (
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -161,26 +163,31 @@ class TelegramFrontend:
         assert chat is not None
         query = update.callback_query
         if query is not None:
-            await query.answer(result.toast)
-            pressed = query.message
-            if isinstance(pressed, Message):
-                if result.edit is not None:
-                    try:
-                        await pressed.edit_text(
-                            result.edit.text, reply_markup=keyboard(result.edit)
-                        )
-                    except BadRequest as error:
-                        if "not modified" not in str(error):
-                            result.replies.insert(0, result.edit)
-                elif result.close_pressed:
-                    try:
-                        await pressed.edit_reply_markup(reply_markup=None)
-                    except BadRequest:
-                        log.debug("could not remove the keyboard of message %s", pressed.id)
+            # The toast and the pressed message's new look do not depend on each other: one
+            # round trip for both. The replies go after, in order (a failed edit is sent as
+            # the first of them).
+            await asyncio.gather(query.answer(result.toast), self._update_pressed(query, result))
         for reply in result.replies:
             await context.bot.send_message(chat.id, reply.text, reply_markup=keyboard(reply))
         if result.coach_commands is not None:
             await set_coach_commands(context.bot, chat.id, result.coach_commands)
+
+    async def _update_pressed(self, query: CallbackQuery, result: Result) -> None:
+        """Edit the message whose button was pressed, or remove its buttons."""
+        pressed = query.message
+        if not isinstance(pressed, Message):
+            return
+        if result.edit is not None:
+            try:
+                await pressed.edit_text(result.edit.text, reply_markup=keyboard(result.edit))
+            except BadRequest as error:
+                if "not modified" not in str(error):
+                    result.replies.insert(0, result.edit)
+        elif result.close_pressed:
+            try:
+                await pressed.edit_reply_markup(reply_markup=None)
+            except BadRequest:
+                log.debug("could not remove the keyboard of message %s", pressed.id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log with the update id; tell the citizen their draft is safe. Never re-raise."""
