@@ -34,6 +34,7 @@ from bot.services.coach_alerts import run_digests
 from bot.services.matcher import Matcher
 from bot.telegram.application import build_application, polling, telegram_rate_limiter
 from bot.telegram.bot_api import UsernameLookup
+from bot.telegram.handlers import BotApplication
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 from storage.staff import staff_count
@@ -98,6 +99,19 @@ def citizen_runner(
     )
 
 
+def bot_application(
+    settings: Settings, runner: Runner, token: str, base_url: str
+) -> BotApplication:
+    """The Telegram side for `runner`, against the Bot API at `base_url`."""
+    return build_application(
+        token,
+        base_url,
+        runner,
+        settings.default_language,
+        max_concurrent_updates=settings.max_concurrent_updates,
+    )
+
+
 def dispatcher(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
 ) -> Dispatcher:
@@ -159,7 +173,7 @@ async def preview_bot(
 
     emulator, base_url = await start_emulator(token=PREVIEW_TOKEN)
     runner = citizen_runner(settings, sessionmaker, test_proposals=True)
-    application = build_application(PREVIEW_TOKEN, base_url, runner, settings.default_language)
+    application = bot_application(settings, runner, PREVIEW_TOKEN, base_url)
     try:
         async with polling(application):
             yield base_url.removesuffix("/bot")
@@ -211,8 +225,8 @@ async def serve_bot(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     stop = _stop_on_signals()
     runner = citizen_runner(settings, create_sessionmaker(engine))
-    application = build_application(
-        settings.telegram_token, settings.telegram_api_url, runner, settings.default_language
+    application = bot_application(
+        settings, runner, settings.telegram_token, settings.telegram_api_url
     )
     try:
         async with polling(application):
@@ -241,7 +255,7 @@ async def serve(settings: Settings) -> None:
         assert settings.telegram_token is not None
         base_url, token = settings.telegram_api_url, settings.telegram_token
 
-    application = build_application(token, base_url, runner, settings.default_language)
+    application = bot_application(settings, runner, token, base_url)
     try:
         async with polling(application):
             bot_username.set(application.bot.username)

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     """Bearer token for /metrics (Prometheus text); /metrics is off when unset."""
     coach_alert_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     """Matches with a score at or above this alert the coaches following the initiative."""
+    max_concurrent_updates: int = Field(default=16, ge=1, le=1000)
+    """Updates of different chats handled at the same time by one bot process (those of one
+    chat always one after the other, in order); 1 handles every update in turn."""
 
     @field_validator("telegram_token")
     @classmethod

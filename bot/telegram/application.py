@@ -26,6 +26,7 @@ from telegram.request import BaseRequest
 
 from bot.flows.runner import Runner
 from bot.telegram.handlers import BotApplication, TelegramFrontend
+from bot.telegram.ordering import PerChatUpdateProcessor
 
 
 def telegram_rate_limiter() -> AIORateLimiter:
@@ -42,10 +43,12 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limited: bool = True,
+    max_concurrent_updates: int = 1,
 ) -> BotApplication:
     """The bot. `rate_limited`: every request of the process (replies and the outbox) stays
     under Telegram's limits, 30 messages a second overall and 20 a minute per group, through
-    python-telegram-bot's AIORateLimiter (flood errors are left to the caller)."""
+    python-telegram-bot's AIORateLimiter (flood errors are left to the caller).
+    `max_concurrent_updates`: chats served at the same time (`bot.telegram.ordering`)."""
     frontend = TelegramFrontend(runner, default_language)
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
@@ -59,6 +62,8 @@ def build_application(
             )
         )
     )
+    if max_concurrent_updates > 1:
+        builder = builder.concurrent_updates(PerChatUpdateProcessor(max_concurrent_updates))
     if rate_limited:
         builder = builder.rate_limiter(telegram_rate_limiter())
     if request is not None:

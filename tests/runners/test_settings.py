@@ -75,6 +75,7 @@ def test_optional_integrations(monkeypatch: pytest.MonkeyPatch) -> None:
         ("STAFF_CHAT_ID", "the staff group"),
         ("BACKOFFICE_WEBHOOK_URL", "crm.example.brussels"),
         ("COACH_ALERT_THRESHOLD", "2"),
+        ("MAX_CONCURRENT_UPDATES", "0"),
         ("DATABASE_URL", "mysql://localhost/intake"),
         ("DEFAULT_LANGUAGE", "de"),
         ("REFERENCE_PREFIX", "bxl-"),
