@@ -201,8 +201,6 @@ async def _tracked_call(
     return web.json_response({"ok": True, "result": result})
 
 
-
-
 @web.middleware
 async def _control_errors(
     request: web.Request, handler: Callable[[web.Request], Any]

@@ -87,10 +87,6 @@ def bad_request(what: str) -> ApiError:
     return ApiError(400, f"Bad Request: {what}")
 
 
-
-
-
-
 class _Signal:
     """Wake every waiter at once; waiters re-check their condition afterwards."""
 

@@ -258,7 +258,6 @@ def command_coach_invite(settings: Settings, name: str, language: str) -> int:
     is on standard error (like `intake api-token add`)."""
     configure_logging("WARNING")
 
-
     async def run() -> tuple[str, str | None, str | None]:
         await asyncio.to_thread(migrate, settings.database_url)
         engine = create_engine(settings.database_url)
@@ -325,7 +324,6 @@ def command_bench(what: str, size: int, queries: int, eval_dir: Path, as_json: b
 
 
 def command_emulator(port: int) -> int:
-
     return emulator_main(["--port", str(port)]) or 0
 
 

@@ -248,7 +248,6 @@ async def serve(settings: Settings) -> None:
     web_runner = await start_web(settings, sessionmaker, preview_url, bot_username)
     emulator = None
     if settings.demo:
-
         emulator, base_url = await start_emulator()
         token = DEMO_TOKEN
     else:
@@ -266,7 +265,6 @@ async def serve(settings: Settings) -> None:
             digesting = asyncio.create_task(run_digests(sessionmaker, dispatch_stop))
             log.info("bot started against %s", base_url)
             if settings.demo:
-
                 chat = asyncio.create_task(
                     run_terminal_chat(base_url, language_code=None, opening_message="/start")
                 )

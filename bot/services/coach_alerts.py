@@ -643,5 +643,3 @@ async def run_digests(
 def invite_link(bot_username: str | None, token: str) -> str:
     """The deep link that opens the bot with `/start coach-<token>`."""
     return f"https://t.me/{bot_username or '<bot username>'}?start={DEEP_LINK_PREFIX}{token}"
-
-
