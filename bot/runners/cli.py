@@ -18,6 +18,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.backoffice.auth import hash_password
 from bot.emulator.server import main as emulator_main
+from bot.runners.benchmarks.load import format_load_report, run_load_benchmark
 from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
 from bot.runners.benchmarks.themes import evaluate_themes, format_report
 from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
@@ -309,13 +310,19 @@ def command_find_similar(path: Path) -> int:
     return run_lines(sys.stdin, sys.stdout, similar_answerer(catalogue_index(records)))
 
 
-def command_bench(what: str, size: int, queries: int, eval_dir: Path, as_json: bool) -> int:
+def command_bench(args: argparse.Namespace) -> int:
+    what, as_json = args.what, args.json
+    if what == "load":
+        configure_logging("WARNING")
+        load = asyncio.run(run_load_benchmark(args.citizens, args.latency))
+        print(json.dumps(load) if as_json else format_load_report(load))
+        return 0
     if what == "matching":
-        result = run_matching_benchmark(size, queries=queries)
+        result = run_matching_benchmark(args.size, queries=args.queries)
         print(json.dumps(result) if as_json else format_matching_report(result))
         return 0
     try:
-        report = evaluate_themes(eval_dir)
+        report = evaluate_themes(args.eval_dir)
     except FileNotFoundError as error:
         print(f"intake: no evaluation data: {error}", file=sys.stderr)
         return 2
@@ -374,12 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSON lines {"id","text","language"?,"commune"?} → {"id","matches"}',
     )
     similar.add_argument("--initiatives", type=Path, required=True, help="catalogue CSV or JSON")
-    bench = commands.add_parser("bench", help="measure matching speed or theme quality")
-    bench.add_argument("what", choices=["matching", "themes"])
+    bench = commands.add_parser(
+        "bench", help="measure matching speed, theme quality or the bot under a crowd"
+    )
+    bench.add_argument("what", choices=["matching", "themes", "load"])
     bench.add_argument("--size", type=int, default=100_000, help="synthetic catalogue size")
     bench.add_argument("--queries", type=int, default=200, help="queries to time")
     bench.add_argument(
         "--eval-dir", type=Path, default=EVAL_DIR, help="labelled proposals (../shared/eval)"
+    )
+    bench.add_argument("--citizens", type=int, default=50, help="load: citizens at once")
+    bench.add_argument(
+        "--latency", type=float, default=0.05, help="load: seconds added to each Bot API call"
     )
     bench.add_argument("--json", action="store_true")
     return parser
@@ -397,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "find-similar":
         return command_find_similar(args.initiatives)
     if args.command == "bench":
-        return command_bench(args.what, args.size, args.queries, args.eval_dir, args.json)
+        return command_bench(args)
     try:
         settings = load_settings()
     except SettingsError as error:
