@@ -196,10 +196,15 @@ class TelegramFrontend:
         if not isinstance(update, Update) or update.effective_chat is None:
             return
         user = update.effective_user
+        language_code = user.language_code if user else None
         try:
-            language = await self.runner.language_of(
-                update.effective_chat.id, user.language_code if user else None
-            )
+            language = await self.runner.language_of(update.effective_chat.id, language_code)
+        except Exception:
+            # The database that just failed may be the reason: the update still says which
+            # language the citizen's Telegram speaks.
+            log.warning("no stored language for chat %s", update.effective_chat.id)
+            language = language_from_telegram(language_code) or self.default_language
+        try:
             t = Translator(language)
             if update.callback_query is not None:
                 await update.callback_query.answer()

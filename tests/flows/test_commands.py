@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.flows.base import decode_callback, encode_callback
 from bot.services.catalogue import seed_starter_catalogue
+from bot.text.i18n import Translator
 from matching.similar import Query
 from storage.database import create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal
@@ -508,6 +509,27 @@ async def test_start_up_registers_the_commands_in_each_language_and_warms_the_ma
     if isinstance(commands, str):
         commands = json.loads(commands)
     assert {c["command"] for c in commands} >= {"start", "new", "status", "delete_me"}
+
+
+async def test_with_the_database_down_the_citizen_is_reassured_in_their_language(
+    make_chat: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error path cannot ask the failing database for the chat's language: it reads the
+    language of the citizen's Telegram from the update."""
+    chat = make_chat("nl")
+    await chat.send("/start")
+
+    async def database_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionRefusedError("the database is gone")
+
+    monkeypatch.setattr(runner, "handle", database_down)
+    monkeypatch.setattr(runner, "language_of", database_down)
+    await chat.send("Een samentuin in de wijk")
+    expected = Translator("nl").gettext(
+        "Sorry, something went wrong on our side. Your draft is safe: please try again in a "
+        "moment."
+    )
+    assert chat.last_text() == expected
 
 
 async def test_unexpected_error_is_logged_and_the_citizen_reassured(
