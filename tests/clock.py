@@ -2,7 +2,7 @@
 
 The application asks `storage.clock.utcnow()` for the time; `conftest.py` installs a
 `MovingClock` for every test. It starts at `TEST_NOW` and moves on with real time (so that
-retries, leases and timeouts still come due), and a test can move it (`advance`, `set`).
+retries, leases and timeouts still come due), and a test can move it (`set`).
 Processes that an end-to-end test starts keep their own system clock: those tests read
 the dates back instead of assuming them.
 """
@@ -30,6 +30,3 @@ class MovingClock:
         """Jump to `moment`; the clock moves on from there."""
         self._start = moment
         self._started = time.monotonic()
-
-    def advance(self, delta: timedelta) -> None:
-        self.set(self() + delta)

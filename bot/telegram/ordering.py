@@ -35,7 +35,6 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         super().__init__(UNBOUNDED)
         if max_concurrent_updates < 1:
             raise ValueError("max_concurrent_updates must be at least 1")
-        self.places = max_concurrent_updates
         self._running = asyncio.Semaphore(max_concurrent_updates)
         self._chats: dict[int | None, tuple[asyncio.Lock, int]] = {}
         """Per chat: its lock and how many of its updates are in hand (idle chats are
