@@ -171,14 +171,19 @@ def backoff_delay(
     attempts: int,
     retry_after: float | None = None,
     *,
+    base: float | None = None,
+    cap: float | None = None,
     rand: Callable[[], float] = random.random,
 ) -> float:
     """Seconds before the next try after `attempts` failed tries.
 
     Full jitter: uniform in [0, min(cap, base * 2**(attempts-1))], never under `retry_after`.
+    `base` and `cap` default to the outbox's (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS).
     """
+    base = BACKOFF_BASE_SECONDS if base is None else base
+    cap = BACKOFF_CAP_SECONDS if cap is None else cap
     exponent = max(0, attempts - 1)
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** min(exponent, 32))
+    ceiling = min(cap, base * 2.0 ** min(exponent, 32))
     delay = rand() * ceiling
     if retry_after is not None:
         delay = max(delay, retry_after)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.emulator.server import start_emulator
 from bot.flows.runner import Runner
 from bot.services.matcher import Matcher
-from bot.telegram.application import build_application
+from bot.telegram.application import TelegramBot, build_bot
 from storage.clock import use_clock
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
@@ -99,26 +99,30 @@ async def telegram() -> FakeTelegram:
 
 
 @pytest.fixture
-async def app(runner: Runner, telegram: FakeTelegram) -> AsyncIterator[Any]:
-    application = build_application(
+def telegram_bot(runner: Runner, telegram: FakeTelegram) -> TelegramBot:
+    return build_bot(
         "123456:TEST-token-for-flow-tests-only",
         "http://telegram.invalid/bot",
         runner,
         "fr",
         request=telegram,
         get_updates_request=FakeTelegram(),
-        rate_limited=False,
     )
-    async with application:
+
+
+@pytest.fixture
+async def app(telegram_bot: TelegramBot) -> AsyncIterator[Any]:
+    async with telegram_bot.application as application:
         yield application
 
 
 @pytest.fixture
-def make_chat(app: Any, telegram: FakeTelegram) -> Any:
+def make_chat(app: Any, telegram_bot: TelegramBot, telegram: FakeTelegram) -> Any:
+    """Citizens whose updates go through the inbox, as in production: stored, then applied."""
     user_ids = itertools.count(5001)
 
     def make(language_code: str | None = "fr", user_id: int | None = None) -> FakeChat:
-        return FakeChat(app, telegram, user_id or next(user_ids), language_code)
+        return FakeChat(telegram_bot.worker, telegram, user_id or next(user_ids), language_code)
 
     return make
 

@@ -8,11 +8,13 @@ import time
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
+from bot.telegram.inbox import InboxWorker
+
 BOT_USER = {
-    "id": 1000000,
+    "id": 123456,  # the id the flow tests' token starts with
     "is_bot": True,
     "first_name": "Intake Bot",
     "username": "intake_test_bot",
@@ -27,6 +29,8 @@ class FakeTelegram(BaseRequest):
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failing: list[str] = []
+        """Methods whose next call fails as if Telegram could not be reached."""
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._ids = itertools.count(1)
 
@@ -52,6 +56,9 @@ class FakeTelegram(BaseRequest):
     ) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
+        if name in self.failing:
+            self.failing.remove(name)
+            raise NetworkError(f"{name}: Telegram could not be reached")
         self.calls.append((name, params))
         result: Any = True
         if name == "getMe":
@@ -81,6 +88,9 @@ class FakeTelegram(BaseRequest):
             result = message
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
+    def fail_next(self, method: str) -> None:
+        self.failing.append(method)
+
     def sent(self, chat_id: int) -> list[dict[str, Any]]:
         return [
             p for name, p in self.calls if name == "sendMessage" and int(p["chat_id"]) == chat_id
@@ -93,9 +103,10 @@ class FakeChat:
     _update_ids = itertools.count(1)
 
     def __init__(
-        self, app: Application, telegram: FakeTelegram, user_id: int, language_code: str | None
+        self, worker: InboxWorker, telegram: FakeTelegram, user_id: int, language_code: str | None
     ) -> None:
-        self.app = app
+        self.worker = worker
+        self.app = worker.application
         self.telegram = telegram
         self.user_id = user_id
         self.language_code = language_code
@@ -112,11 +123,17 @@ class FakeChat:
             return {"id": self.user_id, "type": "private", "first_name": "Test"}
         return {"id": -100 - self.user_id, "type": chat_type, "title": "Neighbours"}
 
-    async def _process(self, payload: dict[str, Any], update_id: int | None = None) -> int:
+    def update(self, payload: dict[str, Any], update_id: int | None = None) -> Update:
+        """An update of this chat with the next update id (or `update_id`)."""
         update_id = update_id or next(self._update_ids)
-        update = Update.de_json({"update_id": update_id, **payload}, self.app.bot)
-        await self.app.process_update(update)
-        return update_id
+        return Update.de_json({"update_id": update_id, **payload}, self.app.bot)
+
+    async def _process(self, payload: dict[str, Any], update_id: int | None = None) -> int:
+        """Deliver an update as Telegram would: into the inbox, then applied."""
+        update = self.update(payload, update_id)
+        await self.worker.receive([update])
+        await self.worker.drain()
+        return update.update_id
 
     def message(self, chat_type: str = "private", **content: Any) -> dict[str, Any]:
         return {
@@ -147,7 +164,7 @@ class FakeChat:
         edited["edit_date"] = int(time.time())
         return await self._process({"edited_message": edited})
 
-    async def press_data(self, message: dict[str, Any], data: str) -> int:
+    def press_payload(self, message: dict[str, Any], data: str) -> dict[str, Any]:
         query = {
             "id": str(next(self._update_ids)),
             "from": self._user(),
@@ -155,7 +172,10 @@ class FakeChat:
             "message": message,
             "data": data,
         }
-        return await self._process({"callback_query": query})
+        return {"callback_query": query}
+
+    async def press_data(self, message: dict[str, Any], data: str) -> int:
+        return await self._process(self.press_payload(message, data))
 
     def last(self) -> dict[str, Any]:
         """The newest message the bot sent in this chat, as it is now (after edits)."""

@@ -205,6 +205,10 @@ class EmulatorClient:
         await self._request("POST", "reset")
         self._last_seq.clear()
 
+    async def spread_webhook(self, urls: list[str]) -> None:
+        """Deliver webhook updates to these URLs in turn (a load balancer); [] to stop."""
+        await self._request("POST", "webhook/spread", body={"urls": urls})
+
     # ---- fault injection --------------------------------------------------------------------
 
     async def inject_fault(

@@ -450,6 +450,19 @@ async def _ctl_attempts(request: web.Request) -> web.Response:
     )
 
 
+async def _ctl_spread_webhook(request: web.Request) -> web.Response:
+    """``{"urls": [str]}``: deliver webhook updates to these URLs in turn (a load balancer in
+    front of several bot instances); an empty list goes back to the registered URL."""
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    urls = body.get("urls")
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+        raise ControlError(400, "urls (list of str) is required")
+    state.webhook_spread = list(urls)
+    state.updates_signal.notify()
+    return web.json_response({"ok": True, "urls": state.webhook_spread})
+
+
 def add_control_routes(app: web.Application) -> None:
     """The control API's routes, under ``/_emulator/``."""
     app.router.add_post("/_emulator/updates/message", _ctl_message)
@@ -469,3 +482,4 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_post("/_emulator/faults/hold", _ctl_set_hold)
     app.router.add_delete("/_emulator/faults/hold", _ctl_clear_hold)
     app.router.add_get("/_emulator/attempts", _ctl_attempts)
+    app.router.add_post("/_emulator/webhook/spread", _ctl_spread_webhook)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,9 @@ from bot.emulator.state import (
 )
 
 Handler = Callable[[EmulatorState, dict[str, Any]], Any]
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+"""What Telegram accepts as a webhook's secret token."""
+
 METHODS: dict[str, Handler] = {}
 ASYNC_METHODS: set[str] = set()
 
@@ -58,15 +62,32 @@ def _log_out(state: EmulatorState, params: dict[str, Any]) -> Any:
 
 @_method("setWebhook")
 def _set_webhook(state: EmulatorState, params: dict[str, Any]) -> Any:
-    state.webhook_url = str_param(params, "url") or ""
+    url = str_param(params, "url") or ""
+    if url and not url.startswith(("https://", "http://")):
+        raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    secret = str_param(params, "secret_token") or ""
+    if secret and not SECRET_TOKEN.fullmatch(secret):
+        raise bad_request("secret token contains unallowed characters")
+    max_connections = int_param(params, "max_connections") or 40
+    if not 1 <= max_connections <= 100:
+        raise bad_request("bad max_connections")
+    state.webhook_url = url
+    state.webhook_secret = secret
+    state.webhook_max_connections = max_connections
+    allowed = params.get("allowed_updates")
+    if isinstance(allowed, list):
+        state.webhook_allowed_updates = [str(a) for a in allowed]
+        state.allowed_updates = frozenset(state.webhook_allowed_updates) or DEFAULT_UPDATE_TYPES
     if bool_param(params, "drop_pending_updates"):
         state.updates.clear()
+    state.updates_signal.notify()
     return True
 
 
 @_method("deleteWebhook")
 def _delete_webhook(state: EmulatorState, params: dict[str, Any]) -> Any:
     state.webhook_url = ""
+    state.webhook_secret = ""
     if bool_param(params, "drop_pending_updates"):
         state.updates.clear()
     return True
@@ -74,11 +95,18 @@ def _delete_webhook(state: EmulatorState, params: dict[str, Any]) -> Any:
 
 @_method("getWebhookInfo")
 def _get_webhook_info(state: EmulatorState, params: dict[str, Any]) -> Any:
-    return {
+    info: dict[str, Any] = {
         "url": state.webhook_url,
         "has_custom_certificate": False,
         "pending_update_count": len(state.updates),
     }
+    if state.webhook_url:
+        info["max_connections"] = state.webhook_max_connections
+        if state.webhook_allowed_updates is not None:
+            info["allowed_updates"] = state.webhook_allowed_updates
+        if state.webhook_last_error is not None:
+            info["last_error_date"], info["last_error_message"] = state.webhook_last_error
+    return info
 
 
 @_method("getUpdates", is_async=True)

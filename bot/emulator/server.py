@@ -18,7 +18,10 @@ Faithfulness notes (what Telegram does and the emulator copies):
   the returned ``Message`` carries the plain text plus ``entities``;
 * ``editMessageText`` without ``reply_markup`` removes the inline keyboard, like Telegram;
 * only inline keyboards are echoed back in the returned ``Message``;
-* a new ``getUpdates`` call terminates a pending one with ``409 Conflict``.
+* a new ``getUpdates`` call terminates a pending one with ``409 Conflict``;
+* after ``setWebhook`` updates are POSTed to the bot instead (secret token header,
+  ``max_connections`` at a time, retried until a 2xx: :mod:`bot.emulator.webhook`), and
+  ``getUpdates`` answers ``409 Conflict``.
 
 Fault injection (for outbox/dispatcher tests), three kinds that can be combined:
 
@@ -76,6 +79,7 @@ from bot.emulator.methods import (
 )
 from bot.emulator.params import read_params
 from bot.emulator.state import STATE_KEY, ApiError, EmulatorState
+from bot.emulator.webhook import webhook_delivery
 
 
 def _api_error(error: ApiError) -> web.Response:
@@ -223,6 +227,7 @@ def create_emulator_app(token: str | None = None) -> web.Application:
     app.router.add_route("*", "/bot{token}/{method}", _bot_api)
     add_control_routes(app)
     app.on_shutdown.append(_on_shutdown)
+    app.cleanup_ctx.append(webhook_delivery)
     return app
 
 

@@ -192,6 +192,12 @@ class EmulatorState:
     allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
     poll_generation: int = 0
     webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_max_connections: int = 40
+    webhook_allowed_updates: list[str] | None = None
+    webhook_spread: list[str] = field(default_factory=list)
+    """Deliver to these URLs in turn instead of `webhook_url` (a load balancer)."""
+    webhook_last_error: tuple[int, str] | None = None
 
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -223,6 +229,12 @@ class EmulatorState:
     updates_signal: _Signal = field(default_factory=_Signal)
     events_signal: _Signal = field(default_factory=_Signal)
 
+    def __post_init__(self) -> None:
+        # Telegram's tokens start with the bot's id: two emulated bots are two bots.
+        prefix = (self.token or "").partition(":")[0]
+        if prefix.isdigit():
+            self.bot_user["id"] = int(prefix)
+
     # ---- housekeeping --------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -230,6 +242,9 @@ class EmulatorState:
         self.updates.clear()
         self.allowed_updates = DEFAULT_UPDATE_TYPES
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_spread.clear()
+        self.webhook_last_error = None
         self.chats.clear()
         self.users.clear()
         self.next_message_id.clear()

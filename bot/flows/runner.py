@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.flows.account import (
     ACCOUNT_STEPS,
@@ -18,6 +19,7 @@ from bot.flows.account import (
     status_reply,
 )
 from bot.flows.base import (
+    Button,
     Context,
     Input,
     InputKind,
@@ -36,6 +38,7 @@ from bot.services.matcher import Matcher
 from bot.services.staff_take import TakeResult, take
 from bot.text.i18n import Translator, language_from_telegram
 from storage.conversations import ConversationStore
+from storage.inbox import UpdateKey, applied_result, record_result
 from storage.models import Conversation
 
 OVERLAYS = {
@@ -71,6 +74,43 @@ class Result:
     coach_commands: str | None = None
     """Show the coach's command list (with /coach) in this chat, in this language."""
 
+    def to_payload(self) -> dict[str, Any]:
+        """As JSON, kept with the update until it is sent."""
+        return {
+            "replies": [_reply_payload(reply) for reply in self.replies],
+            "edit": None if self.edit is None else _reply_payload(self.edit),
+            "close_pressed": self.close_pressed,
+            "toast": self.toast,
+            "coach_commands": self.coach_commands,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Result:
+        edit = payload.get("edit")
+        return cls(
+            replies=[_reply_from_payload(reply) for reply in payload.get("replies", [])],
+            edit=None if edit is None else _reply_from_payload(edit),
+            close_pressed=bool(payload.get("close_pressed")),
+            toast=payload.get("toast"),
+            coach_commands=payload.get("coach_commands"),
+        )
+
+
+def _reply_payload(reply: Reply) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "buttons": [[[b.label, b.data] for b in row] for row in reply.buttons],
+        "replace": reply.replace,
+    }
+
+
+def _reply_from_payload(payload: dict[str, Any]) -> Reply:
+    return Reply(
+        payload["text"],
+        [[Button(label, data) for label, data in row] for row in payload["buttons"]],
+        replace=bool(payload["replace"]),
+    )
+
 
 class Runner:
     def __init__(
@@ -99,13 +139,15 @@ class Runner:
         async with self.store.transaction() as session:
             await self.matcher.refresh(session)
 
-    async def handle(self, sender: Sender, inp: Input, update_id: int | None = None) -> Result:
-        """Apply one input; an update already applied (Telegram redelivers after a crash)
-        is acknowledged without effect."""
+    async def handle(self, sender: Sender, inp: Input, update: UpdateKey | None = None) -> Result:
+        """Apply one input, and keep its answer with the update in the same transaction. An
+        update already applied (claimed again after its process died) is not applied twice:
+        its kept answer is returned, to be sent again."""
         async with self.store.open(sender.chat_id) as (session, conversation):
-            last = conversation.last_update_id
-            if update_id is not None and last is not None and update_id <= last:
-                return Result()
+            if update is not None:
+                kept = await applied_result(session, update)
+                if kept is not None:
+                    return Result.from_payload(kept)
             coach = None
             if self.coach is not None:
                 coach = await self.coach.handle(
@@ -118,27 +160,26 @@ class Runner:
                     inp=inp,
                 )
             if coach is not None:  # a coach matter: the citizen conversation is left as it is
-                if update_id is not None:
-                    conversation.last_update_id = update_id
-                return Result(
+                result = Result(
                     replies=coach.replies,
                     edit=coach.edit,
                     close_pressed=coach.close_pressed,
                     toast=coach.toast,
                     coach_commands=coach.coach_commands,
                 )
-            services = ChatServices(
-                session,
-                sender.chat_id,
-                sender.user_id,
-                self.reference_prefix,
-                self.matcher,
-                self.announcer,
-                test_proposals=self.test_proposals,
-            )
-            result = await self._run(conversation, sender, inp, services)
-            if update_id is not None and not services.erased:
-                conversation.last_update_id = update_id
+            else:
+                services = ChatServices(
+                    session,
+                    sender.chat_id,
+                    sender.user_id,
+                    self.reference_prefix,
+                    self.matcher,
+                    self.announcer,
+                    test_proposals=self.test_proposals,
+                )
+                result = await self._run(conversation, sender, inp, services)
+            if update is not None:
+                await record_result(session, update, result.to_payload())
         return result
 
     async def take_for_staff(self, chat_id: int, data: str, taker: str) -> TakeResult | None:
@@ -153,15 +194,6 @@ class Runner:
                 taker,
                 language=announcer.staff_language,
                 back_office_url=announcer.back_office_url,
-            )
-
-    async def language_of(self, chat_id: int, language_code: str | None) -> str:
-        """The language to use for a chat outside a step (error messages)."""
-        async with self.store.open(chat_id) as (_session, conversation):
-            return (
-                conversation.language
-                or language_from_telegram(language_code)
-                or self.default_language
             )
 
     async def _run(

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.backoffice.auth import hash_password
@@ -27,6 +28,7 @@ from bot.runners.settings import Settings, SettingsError, load_settings
 from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
 from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
 from bot.telegram.bot_api import fetch_bot_username
+from bot.telegram.inbox import ALLOWED_UPDATES
 from matching.catalogue import CatalogueError, parse_catalogue
 from storage.api_tokens import (
     ApiTokenExists,
@@ -101,9 +103,40 @@ def command_bot(settings: Settings) -> int:
         )
         return 2
     configure_logging(settings.log_level)
-    log.info("Telegram mode: long polling %s", settings.telegram_api_url)
+    if settings.telegram_webhook_url:
+        log.info("Telegram mode: webhook %s", settings.telegram_webhook_url)
+    else:
+        log.info("Telegram mode: long polling %s", settings.telegram_api_url)
     asyncio.run(prepare_database(settings.database_url))
     return talk_to_telegram(serve_bot(settings))
+
+
+def command_webhook(settings: Settings, action: str | None) -> int:
+    """What Telegram has registered; `--set` registers TELEGRAM_WEBHOOK_URL again (after a
+    change of secret, which Telegram does not show), `--delete` goes back to polling."""
+    if settings.demo:
+        print("intake: TELEGRAM_TOKEN is needed to manage the webhook.", file=sys.stderr)
+        return 2
+    if action == "set" and not settings.telegram_webhook_url:
+        print("intake: TELEGRAM_WEBHOOK_URL is not set.", file=sys.stderr)
+        return 2
+    assert settings.telegram_token is not None
+
+    async def run() -> dict[str, object]:
+        async with Bot(settings.telegram_token or "", base_url=settings.telegram_api_url) as bot:
+            if action == "set":
+                await bot.set_webhook(
+                    settings.telegram_webhook_url or "",
+                    secret_token=settings.telegram_webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    max_connections=settings.telegram_webhook_max_connections,
+                )
+            elif action == "delete":
+                await bot.delete_webhook()
+            return (await bot.get_webhook_info()).to_dict()
+
+    print(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2))
+    return 0
 
 
 def command_migrate(settings: Settings) -> int:
@@ -342,6 +375,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("bot", help="serve Telegram alone (replies; the outbox is dispatch's)")
     commands.add_parser("web", help="serve the staff back-office alone")
     commands.add_parser("dispatch", help="send what the outbox holds (alone)")
+    webhook = commands.add_parser("webhook", help="the Telegram webhook: show, --set, --delete")
+    webhook_action = webhook.add_mutually_exclusive_group()
+    webhook_action.add_argument(
+        "--set",
+        dest="action",
+        action="store_const",
+        const="set",
+        help="register TELEGRAM_WEBHOOK_URL with TELEGRAM_WEBHOOK_SECRET now",
+    )
+    webhook_action.add_argument(
+        "--delete",
+        dest="action",
+        action="store_const",
+        const="delete",
+        help="remove the webhook (the bot then polls)",
+    )
     staff = commands.add_parser("staff", help="back-office accounts")
     staff_commands = staff.add_subparsers(dest="action", required=True)
     staff_add = staff_commands.add_parser(
@@ -424,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         return command_web(settings)
     if args.command == "dispatch":
         return command_dispatch(settings)
+    if args.command == "webhook":
+        return command_webhook(settings, args.action)
     if args.command == "api-token":
         return command_api_token(settings, args.action, getattr(args, "name", ""))
     if args.command == "coach":

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
-from telegram.ext import ExtBot
+from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.backoffice.app import create_app
 from bot.delivery.dispatcher import Dispatcher, Webhook
@@ -32,9 +32,9 @@ from bot.services.announcements import Announcer
 from bot.services.catalogue import seed_starter_catalogue
 from bot.services.coach_alerts import run_digests
 from bot.services.matcher import Matcher
-from bot.telegram.application import build_application, polling, telegram_rate_limiter
+from bot.telegram.application import TelegramBot, build_bot, serving, telegram_rate_limiter
 from bot.telegram.bot_api import UsernameLookup
-from bot.telegram.handlers import BotApplication
+from bot.telegram.webhook import ensure_webhook, webhook_app
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
 from storage.staff import staff_count
@@ -99,16 +99,23 @@ def citizen_runner(
     )
 
 
-def bot_application(
-    settings: Settings, runner: Runner, token: str, base_url: str
-) -> BotApplication:
+def rate_limiter(settings: Settings) -> AIORateLimiter:
+    return telegram_rate_limiter(
+        settings.telegram_max_messages_per_second,
+        settings.telegram_max_group_messages_per_minute,
+    )
+
+
+def telegram_bot(settings: Settings, runner: Runner, token: str, base_url: str) -> TelegramBot:
     """The Telegram side for `runner`, against the Bot API at `base_url`."""
-    return build_application(
+    return build_bot(
         token,
         base_url,
         runner,
         settings.default_language,
+        rate_limiter=rate_limiter(settings),
         max_concurrent_updates=settings.max_concurrent_updates,
+        lease_seconds=settings.inbox_lease_seconds,
     )
 
 
@@ -173,9 +180,9 @@ async def preview_bot(
 
     emulator, base_url = await start_emulator(token=PREVIEW_TOKEN)
     runner = citizen_runner(settings, sessionmaker, test_proposals=True)
-    application = bot_application(settings, runner, PREVIEW_TOKEN, base_url)
+    bot = telegram_bot(settings, runner, PREVIEW_TOKEN, base_url)
     try:
-        async with polling(application):
+        async with serving(bot):
             yield base_url.removesuffix("/bot")
     finally:
         await emulator.cleanup()
@@ -205,7 +212,7 @@ async def serve_dispatcher(settings: Settings) -> None:
     bot = ExtBot(
         settings.telegram_token,
         base_url=settings.telegram_api_url,
-        rate_limiter=telegram_rate_limiter(),
+        rate_limiter=rate_limiter(settings),
     )
     try:
         async with bot:
@@ -218,18 +225,43 @@ async def serve_dispatcher(settings: Settings) -> None:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def receiving(settings: Settings, bot: TelegramBot) -> AsyncIterator[None]:
+    """The bot at work: its updates come by webhook when TELEGRAM_WEBHOOK_URL is set (served
+    on WEBHOOK_HOST:WEBHOOK_PORT), by long polling otherwise. On exit it stops receiving
+    first, then finishes the updates in hand."""
+    url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
+    if not url:
+        async with serving(bot):
+            yield
+        return
+    assert secret is not None  # the settings require it with the URL
+    async with serving(bot, poll=False):
+        site_runner = web.AppRunner(webhook_app(url, bot.worker, secret), access_log=None)
+        await site_runner.setup()
+        try:
+            await web.TCPSite(site_runner, settings.webhook_host, settings.webhook_port).start()
+            log.info(
+                "webhook %s served on %s:%s", url, settings.webhook_host, settings.webhook_port
+            )
+            await ensure_webhook(
+                bot.application.bot, url, secret, settings.telegram_webhook_max_connections
+            )
+            yield
+        finally:
+            await site_runner.cleanup()
+
+
 async def serve_bot(settings: Settings) -> None:
-    """The Telegram side alone (long polling; replies only, the outbox is `intake dispatch`'s),
-    until SIGINT/SIGTERM."""
+    """The Telegram side alone (replies only, the outbox is `intake dispatch`'s), until
+    SIGINT/SIGTERM. Any number can run on PostgreSQL with the webhook; one with polling."""
     assert settings.telegram_token is not None
     engine = create_engine(settings.database_url)
     stop = _stop_on_signals()
     runner = citizen_runner(settings, create_sessionmaker(engine))
-    application = bot_application(
-        settings, runner, settings.telegram_token, settings.telegram_api_url
-    )
+    bot = telegram_bot(settings, runner, settings.telegram_token, settings.telegram_api_url)
     try:
-        async with polling(application):
+        async with receiving(settings, bot):
             log.info("bot started against %s", settings.telegram_api_url)
             await stop.wait()
     finally:
@@ -254,9 +286,10 @@ async def serve(settings: Settings) -> None:
         assert settings.telegram_token is not None
         base_url, token = settings.telegram_api_url, settings.telegram_token
 
-    application = bot_application(settings, runner, token, base_url)
+    bot = telegram_bot(settings, runner, token, base_url)
+    application = bot.application
     try:
-        async with polling(application):
+        async with receiving(settings, bot):
             bot_username.set(application.bot.username)
             dispatch_stop = asyncio.Event()
             dispatching = asyncio.create_task(

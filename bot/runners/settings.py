@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.text.i18n import Language
@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     max_concurrent_updates: int = Field(default=16, ge=1, le=1000)
     """Updates of different chats handled at the same time by one bot process (those of one
     chat always one after the other, in order); 1 handles every update in turn."""
+    telegram_webhook_url: str | None = None
+    """The public HTTPS address Telegram posts updates to (behind the reverse proxy). Unset:
+    the bot fetches its updates by long polling."""
+    telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,256}$")
+    """Telegram sends it with every update (X-Telegram-Bot-Api-Secret-Token); requests
+    without it get 403. Required with TELEGRAM_WEBHOOK_URL."""
+    telegram_webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    """Deliveries Telegram makes at the same time."""
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8088, ge=0, le=65535)
+    """Where the bot process listens for Telegram's webhook (and answers /healthz)."""
+    telegram_max_messages_per_second: float = Field(default=30.0, gt=0)
+    """Messages the bot sends per second at most, all chats together (Telegram's limit for
+    most bots; a bot with paid broadcasts may go higher)."""
+    telegram_max_group_messages_per_minute: float = Field(default=20.0, gt=0)
+    """Messages per minute at most in one group (the staff group)."""
+    inbox_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    """How long an update being handled is kept from other processes: an update whose
+    process died is taken up again after this."""
 
     @field_validator("telegram_token")
     @classmethod
@@ -69,13 +88,14 @@ class Settings(BaseSettings):
         "staff_chat_id",
         "backoffice_webhook_secret",
         "metrics_token",
+        "telegram_webhook_secret",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("public_url", "backoffice_webhook_url")
+    @field_validator("public_url", "backoffice_webhook_url", "telegram_webhook_url")
     @classmethod
     def _optional_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -91,6 +111,15 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_has_a_secret(self) -> Settings:
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL (16 to 256 "
+                "letters, digits, _ or -)"
+            )
+        return self
 
     @property
     def back_office_url(self) -> str:
@@ -111,7 +140,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            name = str(item["loc"][0]).upper() if item["loc"] else "?"
             message = str(item["msg"]).removeprefix("Value error, ")
-            problems.append(f"Setting {name} is invalid: {message}.")
+            if item["loc"]:
+                problems.append(f"Setting {str(item['loc'][0]).upper()} is invalid: {message}.")
+            else:  # a rule between settings, which names them itself
+                problems.append(f"{message}.")
         raise SettingsError(" ".join(problems)) from None

@@ -1,21 +1,22 @@
 """The Telegram side: the python-telegram-bot Application (defaults, rate limiter, start-up in
-`post_init`) and how the process runs it.
+`post_init`), the inbox worker that feeds it, and how the process runs them.
 
-Its handlers (`bot.telegram.handlers`) are all registered in one place. Conversation state is
-not kept by python-telegram-bot: every update goes through `Runner`, which keeps it in the
-database.
+Its handlers (`bot.telegram.handlers`) are all registered in one place. Updates never go
+straight from Telegram to the Application: they are stored in the inbox first
+(`bot.telegram.inbox`). Conversation state is not kept by python-telegram-bot either: every
+update goes through `Runner`, which keeps it in the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from telegram import (
-    LinkPreviewOptions,
-    Update,
-)
+from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
@@ -26,15 +27,35 @@ from telegram.request import BaseRequest
 
 from bot.flows.runner import Runner
 from bot.telegram.handlers import BotApplication, TelegramFrontend
-from bot.telegram.ordering import PerChatUpdateProcessor
+from bot.telegram.inbox import InboxWorker, receive_by_polling
+
+log = logging.getLogger(__name__)
 
 
-def telegram_rate_limiter() -> AIORateLimiter:
-    """Telegram's documented limits; a 429 is not retried here (the outbox retries)."""
-    return AIORateLimiter(max_retries=0)
+def telegram_rate_limiter(
+    messages_per_second: float = 30.0, group_messages_per_minute: float = 20.0
+) -> AIORateLimiter:
+    """Telegram's limits (by default the documented ones); a 429 is not retried here (the
+    inbox and the outbox retry)."""
+    return AIORateLimiter(
+        overall_max_rate=messages_per_second,
+        overall_time_period=1,
+        group_max_rate=group_messages_per_minute,
+        group_time_period=60,
+        max_retries=0,
+    )
 
 
-def build_application(
+@dataclass(frozen=True)
+class TelegramBot:
+    """The bot: the python-telegram-bot Application with the handlers, and the inbox worker
+    that feeds it the stored updates."""
+
+    application: BotApplication
+    worker: InboxWorker
+
+
+def build_bot(
     token: str,
     base_url: str,
     runner: Runner,
@@ -42,13 +63,15 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
-    rate_limited: bool = True,
-    max_concurrent_updates: int = 1,
-) -> BotApplication:
-    """The bot. `rate_limited`: every request of the process (replies and the outbox) stays
-    under Telegram's limits, 30 messages a second overall and 20 a minute per group, through
-    python-telegram-bot's AIORateLimiter (flood errors are left to the caller).
-    `max_concurrent_updates`: chats served at the same time (`bot.telegram.ordering`)."""
+    rate_limiter: AIORateLimiter | None = None,
+    max_concurrent_updates: int = 16,
+    lease_seconds: float = 30.0,
+) -> TelegramBot:
+    """The bot. `rate_limiter`: every request of the process (replies and the outbox) stays
+    under Telegram's limits (`telegram_rate_limiter`); None sends as fast as it can (tests).
+    `max_concurrent_updates`: updates (of different chats) applied at the same time;
+    `lease_seconds`: how long a claimed update is kept from other processes, so how soon one
+    whose process died is taken up again (`bot.telegram.inbox`)."""
     frontend = TelegramFrontend(runner, default_language)
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
@@ -61,33 +84,52 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
+        .updater(None)  # updates come from the inbox, never straight from Telegram
     )
-    if max_concurrent_updates > 1:
-        builder = builder.concurrent_updates(PerChatUpdateProcessor(max_concurrent_updates))
-    if rate_limited:
-        builder = builder.rate_limiter(telegram_rate_limiter())
+    if rate_limiter is not None:
+        builder = builder.rate_limiter(rate_limiter)
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application = builder.build()
     frontend.register(application)
-    return application
+    worker = InboxWorker(
+        application,
+        frontend,
+        runner.store.transaction,
+        max_concurrent_updates=max_concurrent_updates,
+        lease_seconds=lease_seconds,
+    )
+    return TelegramBot(application, worker)
 
 
 @contextlib.asynccontextmanager
-async def polling(application: BotApplication) -> AsyncIterator[None]:
-    """The bot serving Telegram by long polling inside the caller's event loop (beside the
-    back-office and the dispatcher), as `Application.run_polling` would: initialize,
-    post_init, start, poll; on exit, stop polling and the application."""
+async def serving(bot: TelegramBot, *, poll: bool = True) -> AsyncIterator[None]:
+    """The bot at work inside the caller's event loop (beside the back-office and the
+    dispatcher): initialize, post_init, then the inbox worker and, with `poll`, long polling
+    into the inbox. On exit: stop receiving, finish the updates in hand, shut down."""
+    application = bot.application
     async with application:
         if application.post_init is not None:
             await application.post_init(application)
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(bot.worker.run(stop), name="inbox worker")]
+        if poll:
+            tasks.append(
+                asyncio.create_task(
+                    receive_by_polling(application.bot, bot.worker, stop), name="long polling"
+                )
+            )
+        for task in tasks:
+            task.add_done_callback(_log_crash)
         try:
             yield
         finally:
-            await application.updater.stop()
-            await application.stop()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped", task.get_name(), exc_info=task.exception())

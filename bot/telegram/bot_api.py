@@ -1,6 +1,5 @@
-"""Bot API calls made outside a handler, for the parts of the program that have no update in
-hand: the bot's username for coach invitation links (`intake coach invite`, the
-back-office's /coaches page)."""
+"""What is known of the bot outside a handler: its id (from its token), and its username for
+coach invitation links (`intake coach invite`, the back-office's /coaches page)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,12 @@ import logging
 from telegram import Bot
 
 log = logging.getLogger(__name__)
+
+
+def bot_id(bot: Bot) -> int:
+    """The bot's id, which is how its token starts: known without asking Telegram, and what
+    keys its updates in the inbox."""
+    return int(bot.token.partition(":")[0])
 
 
 async def fetch_bot_username(token: str, base_url: str) -> str:

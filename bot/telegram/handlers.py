@@ -21,9 +21,11 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from bot.flows.base import Input, InputKind, Reply
 from bot.flows.runner import Result, Runner, Sender
+from bot.telegram.bot_api import bot_id
 from bot.telegram.commands import register_commands, set_coach_commands
 from bot.text.i18n import Translator, language_from_telegram
 from bot.text.staff_summary import TAKE_PREFIX as STAFF_TAKE_PREFIX
+from storage.inbox import UpdateKey
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,20 @@ def _not_staff_take(data: object) -> bool:
     return not (isinstance(data, str) and data.startswith(STAFF_TAKE_PREFIX))
 
 
+async def _answer(query: CallbackQuery, toast: str | None) -> None:
+    """Answer a button press. An answer sent again (the update was taken up after a crash)
+    finds the press already answered, or too old: only the toast is lost, not the replies."""
+    try:
+        await query.answer(toast)
+    except BadRequest as error:
+        log.info("button press %s not answered: %s", query.id, error)
+
+
 class TelegramFrontend:
     def __init__(self, runner: Runner, default_language: str) -> None:
         self.runner = runner
         self.default_language = default_language
+        self._errors: dict[int, BaseException] = {}
 
     def register(self, application: BotApplication) -> None:
         private = filters.ChatType.PRIVATE
@@ -103,7 +115,7 @@ class TelegramFrontend:
         assert query is not None
         message = query.message
         if message is None or message.chat.type != "private":
-            await query.answer()
+            await _answer(query, None)
             return
         await self._process(update, context, Input(InputKind.BUTTON, query.data or ""))
 
@@ -116,9 +128,9 @@ class TelegramFrontend:
             taker = user.full_name + (f" (@{user.username})" if user.username else "")
         result = await self.runner.take_for_staff(chat.id, query.data or "", taker)
         if result is None:
-            await query.answer()
+            await _answer(query, None)
             return
-        await query.answer(result.toast)
+        await _answer(query, result.toast)
         if result.text is not None and isinstance(query.message, Message):
             try:
                 await query.message.edit_text(result.text, reply_markup=None)
@@ -153,7 +165,9 @@ class TelegramFrontend:
             user_id=user.id if user else chat.id,
             language_code=user.language_code if user else None,
         )
-        result = await self.runner.handle(sender, inp, update_id=update.update_id)
+        result = await self.runner.handle(
+            sender, inp, UpdateKey(bot_id(context.bot), update.update_id)
+        )
         await self._deliver(update, context, result)
 
     async def _deliver(
@@ -166,7 +180,7 @@ class TelegramFrontend:
             # The toast and the pressed message's new look do not depend on each other: one
             # round trip for both. The replies go after, in order (a failed edit is sent as
             # the first of them).
-            await asyncio.gather(query.answer(result.toast), self._update_pressed(query, result))
+            await asyncio.gather(_answer(query, result.toast), self._update_pressed(query, result))
         for reply in result.replies:
             await context.bot.send_message(chat.id, reply.text, reply_markup=keyboard(reply))
         if result.coach_commands is not None:
@@ -190,30 +204,13 @@ class TelegramFrontend:
                 log.debug("could not remove the keyboard of message %s", pressed.id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log with the update id; tell the citizen their draft is safe. Never re-raise."""
-        update_id = update.update_id if isinstance(update, Update) else None
-        log.error("error while handling update %s", update_id, exc_info=context.error)
-        if not isinstance(update, Update) or update.effective_chat is None:
-            return
-        user = update.effective_user
-        language_code = user.language_code if user else None
-        try:
-            language = await self.runner.language_of(update.effective_chat.id, language_code)
-        except Exception:
-            # The database that just failed may be the reason: the update still says which
-            # language the citizen's Telegram speaks.
-            log.warning("no stored language for chat %s", update.effective_chat.id)
-            language = language_from_telegram(language_code) or self.default_language
-        try:
-            t = Translator(language)
-            if update.callback_query is not None:
-                await update.callback_query.answer()
-            await context.bot.send_message(
-                update.effective_chat.id,
-                t.gettext(
-                    "Sorry, something went wrong on our side. Your draft is safe: please try "
-                    "again in a moment."
-                ),
-            )
-        except Exception:
-            log.exception("could not tell chat %s about the error", update.effective_chat.id)
+        """Keep the error for the inbox worker, which retries the update and tells the citizen
+        (`bot.telegram.inbox`)."""
+        if isinstance(update, Update) and context.error is not None:
+            self._errors[update.update_id] = context.error
+        else:
+            log.error("error outside an update", exc_info=context.error)
+
+    def take_error(self, update_id: int) -> BaseException | None:
+        """The error raised while the Application processed this update, if any."""
+        return self._errors.pop(update_id, None)

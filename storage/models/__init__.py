@@ -7,6 +7,15 @@ all of its modules. Queries live beside it, in `storage/`.
 from storage.models.api_tokens import ApiToken
 from storage.models.base import Base, JsonType, UTCDateTime
 from storage.models.coaches import Coach, CoachAlert, CoachFollow, CoachInvite, CoachTake
+from storage.models.inbox import (
+    UNFINISHED,
+    UPDATE_DONE,
+    UPDATE_PARKED,
+    UPDATE_PENDING,
+    UPDATE_PROCESSING,
+    UPDATE_STATUSES,
+    InboxUpdate,
+)
 from storage.models.initiatives import Initiative
 from storage.models.outbox import DEAD, PENDING, SENDING, SENT, STATUSES, OutboxMessage
 from storage.models.proposals import (
@@ -25,6 +34,12 @@ __all__ = [
     "SENDING",
     "SENT",
     "STATUSES",
+    "UNFINISHED",
+    "UPDATE_DONE",
+    "UPDATE_PARKED",
+    "UPDATE_PENDING",
+    "UPDATE_PROCESSING",
+    "UPDATE_STATUSES",
     "ApiToken",
     "Base",
     "Citizen",
@@ -34,6 +49,7 @@ __all__ = [
     "CoachInvite",
     "CoachTake",
     "Conversation",
+    "InboxUpdate",
     "Initiative",
     "JsonType",
     "OutboxMessage",

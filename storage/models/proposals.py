@@ -40,8 +40,6 @@ class Conversation(Base):
     draft: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     language: Mapped[str | None] = mapped_column(String(2))
     version: Mapped[int] = mapped_column(Integer, default=0)
-    last_update_id: Mapped[int | None] = mapped_column(BigInteger)
-    """The newest Telegram update applied: a redelivered update is not applied twice."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

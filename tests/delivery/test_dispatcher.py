@@ -506,10 +506,14 @@ def test_the_bot_of_the_process_keeps_telegram_limits(runner: Any) -> None:
     """Replies and the outbox share one AIORateLimiter: 30/s overall, 20/min per group."""
     from telegram.ext import AIORateLimiter
 
-    from bot.telegram.application import build_application
+    from bot.runners.process import telegram_bot
+    from bot.runners.settings import load_settings
 
-    application = build_application(TOKEN, "http://127.0.0.1:9/bot", runner, "fr")
-    limiter = application.bot.rate_limiter
+    bot = telegram_bot(load_settings(), runner, TOKEN, "http://127.0.0.1:9/bot")
+    limiter = bot.application.bot.rate_limiter
     assert isinstance(limiter, AIORateLimiter)
     assert limiter._base_limiter.max_rate == 30 and limiter._group_max_rate == 20
     assert limiter._max_retries == 0  # flood errors go back to the outbox's retries
+    settings = load_settings(telegram_max_messages_per_second=100)  # a bot with higher limits
+    faster = telegram_bot(settings, runner, TOKEN, "http://127.0.0.1:9/bot")
+    assert faster.application.bot.rate_limiter._base_limiter.max_rate == 100  # type: ignore[union-attr]

@@ -70,7 +70,7 @@ async def _eventually(check: Callable[[], bool], within: float = 2.0) -> None:
 
 async def test_get_me_and_token_check(emulator: str, bot: Bot) -> None:
     me = await bot.get_me()
-    assert me.id == 1000000 and me.is_bot and me.username == "intake_demo_bot"
+    assert me.id == 123456 and me.is_bot and me.username == "intake_demo_bot"  # the token's id
     assert me.first_name == "Intake Bot" and me.can_join_groups
 
     async with aiohttp.ClientSession() as session:
@@ -102,7 +102,7 @@ async def test_send_edit_and_state(bot: Bot, client: EmulatorClient) -> None:
     assert sent.entities[0].type == "bold" and sent.entities[0].length == 6
     assert sent.reply_markup is not None
     assert sent.reply_markup.inline_keyboard[0][1].callback_data == "c:ucc"
-    assert sent.from_user is not None and sent.from_user.id == 1000000
+    assert sent.from_user is not None and sent.from_user.id == 123456
 
     edited = await bot.edit_message_text(
         "Commune: <i>Ixelles</i>",
@@ -628,7 +628,7 @@ async def test_hold_delays_each_call_and_drops_abandoned_ones(
 
     # Other methods are not held.
     await client.hold(60)
-    assert (await asyncio.wait_for(bot.get_me(), 5)).id == 1000000
+    assert (await asyncio.wait_for(bot.get_me(), 5)).id == 123456
     assert (await client.fault_state())["in_flight"] == 0
 
 

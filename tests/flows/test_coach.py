@@ -254,21 +254,20 @@ async def test_the_menu_survives_a_new_application(
     await catalogue(sessions, 3)
     chat = await coach_chat(make_chat, sessions)
     await chat.press("Initiatives")
-    from bot.telegram.application import build_application
+    from bot.telegram.application import build_bot
 
     telegram = FakeTelegram()
     telegram.messages = chat.telegram.messages
-    other = build_application(
+    other = build_bot(
         "123456:TEST-token-for-flow-tests-only",
         "http://telegram.invalid/bot",
         runner,
         "fr",
         request=telegram,
         get_updates_request=FakeTelegram(),
-        rate_limited=False,
     )
-    async with other:
-        restarted = FakeChat(other, telegram, chat.user_id, "nl")
+    async with other.application:
+        restarted = FakeChat(other.worker, telegram, chat.user_id, "nl")
         await restarted.send("compost")  # still a search
         assert "Compost Josaphat" in restarted.last_text() or any(
             "Compost Josaphat" in label for label in labels(restarted)

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.flows.base import decode_callback, encode_callback
 from bot.services.catalogue import seed_starter_catalogue
-from bot.text.i18n import Translator
 from matching.similar import Query
 from storage.database import create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal
@@ -499,7 +498,7 @@ async def test_start_up_registers_the_commands_in_each_language_and_warms_the_ma
     await seed_starter_catalogue(create_sessionmaker(engine))
     compost = Query(text="Un compost collectif dans la rue", language="fr")
     assert runner.matcher.search(compost) == []  # nothing loaded before start-up
-    await app.post_init(app)  # what run_polling, or bot.telegram.application.polling, calls
+    await app.post_init(app)  # what bot.telegram.application.serving calls
     assert runner.matcher.search(compost)  # the index was built at start-up
     registered = [p for name, p in telegram.calls if name == "setMyCommands"]
     languages = {p.get("language_code") for p in registered}
@@ -509,42 +508,3 @@ async def test_start_up_registers_the_commands_in_each_language_and_warms_the_ma
     if isinstance(commands, str):
         commands = json.loads(commands)
     assert {c["command"] for c in commands} >= {"start", "new", "status", "delete_me"}
-
-
-async def test_with_the_database_down_the_citizen_is_reassured_in_their_language(
-    make_chat: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The error path cannot ask the failing database for the chat's language: it reads the
-    language of the citizen's Telegram from the update."""
-    chat = make_chat("nl")
-    await chat.send("/start")
-
-    async def database_down(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionRefusedError("the database is gone")
-
-    monkeypatch.setattr(runner, "handle", database_down)
-    monkeypatch.setattr(runner, "language_of", database_down)
-    await chat.send("Een samentuin in de wijk")
-    expected = Translator("nl").gettext(
-        "Sorry, something went wrong on our side. Your draft is safe: please try again in a "
-        "moment."
-    )
-    assert chat.last_text() == expected
-
-
-async def test_unexpected_error_is_logged_and_the_citizen_reassured(
-    make_chat: Any, runner: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
-) -> None:
-    chat = make_chat("en")
-    await start(chat)
-
-    async def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("database on fire")
-
-    monkeypatch.setattr(runner, "_run", broken)
-    update_id = await chat.send(TITLE)
-    assert "something went wrong" in chat.last_text()
-    assert f"update {update_id}" in caplog.text
-    monkeypatch.undo()
-    await chat.send(TITLE)
-    assert "Step 2 of 11" in chat.last_text()

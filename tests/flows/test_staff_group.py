@@ -46,13 +46,15 @@ async def submit(make_chat: Any) -> FakeChat:
 
 def group_message(text: str, buttons: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """The staff group's copy of the summary, as Telegram would show it under a button press."""
-    return {
+    message: dict[str, Any] = {
         "message_id": 77,
         "date": 0,
         "chat": {"id": STAFF_GROUP, "type": "supergroup", "title": "Staff"},
         "text": text,
-        "reply_markup": {"inline_keyboard": buttons},
     }
+    if buttons:  # Telegram leaves out a keyboard without buttons
+        message["reply_markup"] = {"inline_keyboard": buttons}
+    return message
 
 
 async def press_in_group(chat: FakeChat, user_id: int, name: str, data: str) -> None:

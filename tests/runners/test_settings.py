@@ -81,6 +81,11 @@ def test_optional_integrations(monkeypatch: pytest.MonkeyPatch) -> None:
         ("REFERENCE_PREFIX", "bxl-"),
         ("TELEGRAM_TOKEN", "not-a-token"),
         ("TELEGRAM_API_URL", "api.telegram.org"),
+        ("TELEGRAM_WEBHOOK_URL", "intake.example.brussels/telegram"),
+        ("TELEGRAM_WEBHOOK_SECRET", "short"),
+        ("TELEGRAM_WEBHOOK_MAX_CONNECTIONS", "101"),
+        ("TELEGRAM_MAX_MESSAGES_PER_SECOND", "0"),
+        ("INBOX_LEASE_SECONDS", "0"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_sentence(
@@ -92,6 +97,17 @@ def test_a_bad_setting_is_named_in_one_sentence(
     message = str(raised.value)
     assert message.startswith(f"Setting {name} is invalid: ")
     assert message.count("\n") == 0 and message.endswith(".")
+
+
+def test_the_webhook_needs_its_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://intake.example.brussels/telegram/webhook")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("TELEGRAM_WEBHOOK_SECRET is required with")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "a-secret-of-at-least-16")
+    settings = load_settings()
+    assert settings.telegram_webhook_url == "https://intake.example.brussels/telegram/webhook"
+    assert settings.telegram_webhook_max_connections == 40
 
 
 def test_the_command_stops_with_the_sentence(tmp_path: Path) -> None:
