@@ -33,6 +33,7 @@ from bot.backoffice.pages.catalogue import add_catalogue_routes
 from bot.backoffice.pages.coaches import add_coach_routes
 from bot.backoffice.pages.dashboard import add_dashboard_routes
 from bot.backoffice.pages.exports import add_export_routes
+from bot.backoffice.pages.inbox import add_inbox_routes
 from bot.backoffice.pages.outbox import add_outbox_routes
 from bot.backoffice.pages.preview import add_preview_routes
 from bot.emulator.client import EmulatorClient
@@ -209,6 +210,7 @@ def create_app(
     add_catalogue_routes(app)
     add_account_routes(app)
     add_dashboard_routes(app)
+    add_inbox_routes(app)
     add_outbox_routes(app)
     add_metrics_routes(app, metrics_token)
     add_coach_routes(app, bot_username)  # bot_username: for the coaches' invitation links

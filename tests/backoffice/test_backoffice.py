@@ -230,7 +230,14 @@ async def test_anonymous_posts_are_refused(client: TestClient[object, object]) -
 
 def every_route(app: web.Application) -> list[tuple[str, str]]:
     """(method, a concrete path) for every route the back-office serves."""
-    samples = {"reference": "BXL-2026-00001", "id": "1", "message_id": "1", "coach_id": "1"}
+    samples = {
+        "reference": "BXL-2026-00001",
+        "id": "1",
+        "message_id": "1",
+        "coach_id": "1",
+        "bot_id": "1",
+        "update_id": "1",
+    }
     found = []
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
-from storage.models import OutboxMessage
+from storage.models import InboxUpdate, OutboxMessage
 from storage.staff import add_staff
 from tests.clock import TEST_NOW
 from tests.factories import make_citizen, make_proposal
@@ -343,3 +343,80 @@ async def test_dead_letters_by_pages(
     assert second.count('action="/outbox/') == 2 and 'href="/outbox"' in second
     assert "page 2 of 2" in second
     assert "page 2 of 2" in beyond and beyond.count('action="/outbox/') == 2
+
+
+# ------------------------------------------------------------------ incoming messages
+
+
+def _update(update_id: int, status: str, **fields: Any) -> InboxUpdate:
+    return InboxUpdate(
+        bot_id=BOT_ID,
+        update_id=update_id,
+        chat_id=4242,
+        status=status,
+        attempts=fields.pop("attempts", 1),
+        next_attempt_at=NOW,
+        received_at=fields.pop("received_at", NOW - timedelta(minutes=2)),
+        **fields,
+    )
+
+
+BOT_ID = 424242
+PARKED_TEXT = "Un <b>potager</b> rue Royale"
+
+
+async def _fill_inbox(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        session.add_all(
+            [
+                _update(1, "done", payload=None, done_at=NOW),
+                _update(
+                    2,
+                    "parked",
+                    attempts=8,
+                    payload={"update_id": 2, "message": {"text": PARKED_TEXT}},
+                    last_error="OperationalError: <db> gone",
+                ),
+                _update(3, "pending", attempts=0, received_at=NOW - timedelta(hours=2)),
+                _update(4, "pending", attempts=2, payload={"update_id": 4}),
+                _update(5, "processing", payload={"update_id": 5, "callback_query": {}}),
+            ]
+        )
+
+
+async def test_the_incoming_panel_and_the_messages_the_bot_could_not_handle(
+    reviewer: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _fill_inbox(sessions)
+    figures = table(await page(reviewer, "/"), "inbox")
+    assert figures["waiting"] == "3" and figures["retrying"] == "1"
+    assert figures["oldest"] == "2 hours"
+    body = await page(reviewer, "/inbox")
+    assert 'href="/inbox" aria-current="page"' in body
+    assert "Un &lt;b&gt;potager&lt;/b&gt; rue Royale" in body and PARKED_TEXT not in body
+    assert "OperationalError: &lt;db&gt; gone" in body
+    assert body.count('action="/inbox/') == 1  # one retry button, for the parked update
+
+    path = f"/inbox/{BOT_ID}/2/retry"
+    assert (await reviewer.post(path, data={}, allow_redirects=False)).status == 403  # no CSRF
+    token = await csrf(reviewer, "/inbox")
+    response = await reviewer.post(path, data={"csrf_token": token}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/inbox?retried=1"
+    async with sessions() as session:
+        retried = await session.get(InboxUpdate, (BOT_ID, 2))
+        assert retried is not None and (retried.status, retried.attempts) == ("pending", 0)
+    assert "handles it again now" in await page(reviewer, "/inbox?retried=1")
+    again = await reviewer.post(path, data={"csrf_token": token}, allow_redirects=False)
+    assert again.headers["Location"] == "/inbox?retried=0"
+    assert "None: every message was handled" in await page(reviewer, "/inbox")
+
+
+async def test_the_incoming_page_in_french(
+    admin: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _fill_inbox(sessions)
+    token = await csrf(admin, "/")
+    await admin.post("/language", data={"csrf_token": token, "language": "fr", "next": "/"})
+    body = await page(admin, "/inbox")
+    assert "Messages que le bot n’a pas pu traiter" in body
+    assert table(body, "inbox")["oldest"] == "2\xa0heures"

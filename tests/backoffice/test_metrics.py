@@ -18,7 +18,7 @@ from bot.backoffice.auth import hash_password
 from bot.runners.process import start_web
 from bot.runners.settings import Settings
 from storage.database import create_sessionmaker
-from storage.models import OutboxMessage
+from storage.models import InboxUpdate, OutboxMessage
 from storage.staff import add_staff
 from tests.clock import TEST_NOW
 from tests.factories import make_citizen, make_proposal
@@ -69,6 +69,24 @@ async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         message("sent-2", "sent", timedelta(hours=1))
         message("sent-3", "sent", timedelta(hours=1))
         message("dead", "dead", timedelta(days=1), "Forbidden")
+        for update_id, status, attempts in [
+            (1, "pending", 0),
+            (2, "pending", 3),
+            (3, "processing", 1),
+            (4, "done", 1),
+            (5, "parked", 8),
+        ]:
+            session.add(
+                InboxUpdate(
+                    bot_id=7,
+                    update_id=update_id,
+                    chat_id=1,
+                    status=status,
+                    attempts=attempts,
+                    next_attempt_at=NOW,
+                    received_at=NOW - timedelta(minutes=update_id),
+                )
+            )
     return sessions
 
 
@@ -110,6 +128,15 @@ async def test_the_gauges(client: Client) -> None:
     }
     assert proposals["submitted"] == 2 and proposals["in_review"] == 1  # the test one left out
     assert sum(proposals.values()) == 3 and len(proposals) == 6
+    inbox = {
+        status: values[("intake_inbox_updates", (("status", status),))]
+        for status in ("pending", "processing", "done", "parked")
+    }
+    assert inbox == {"pending": 2, "processing": 1, "done": 1, "parked": 1}
+    assert values[("intake_inbox_retrying_updates", ())] == 1
+    assert values[("intake_inbox_parked_updates", ())] == 1
+    # the oldest unfinished update (3, processing) arrived three minutes ago
+    assert 180 <= values[("intake_inbox_oldest_pending_age_seconds", ())] < 240
 
 
 async def test_openmetrics_when_asked(client: Client) -> None:

@@ -15,7 +15,17 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from bot.backoffice.keys import METRICS_TOKEN, SESSIONMAKER
-from storage.models import DEAD, PENDING, SENDING, SENT
+from storage.inbox import inbox_stats
+from storage.models import (
+    DEAD,
+    PENDING,
+    SENDING,
+    SENT,
+    UPDATE_DONE,
+    UPDATE_PARKED,
+    UPDATE_PENDING,
+    UPDATE_PROCESSING,
+)
 from storage.outbox import outbox_stats
 from storage.review import status_counts
 from storage.stats import outbox_failed_count
@@ -36,6 +46,7 @@ async def snapshot(request: web.Request) -> Snapshot:
         outbox = await outbox_stats(db)
         failed = await outbox_failed_count(db)
         proposals = await status_counts(db)
+        inbox = await inbox_stats(db)
     messages = GaugeMetricFamily(
         "intake_outbox_messages", "Outbox messages by status.", labels=["status"]
     )
@@ -47,6 +58,17 @@ async def snapshot(request: web.Request) -> Snapshot:
     }
     for status, count in by_outbox_status.items():
         messages.add_metric([status], count)
+    updates = GaugeMetricFamily(
+        "intake_inbox_updates", "Telegram updates in the inbox by status.", labels=["status"]
+    )
+    by_inbox_status = {
+        UPDATE_PENDING: inbox["pending"],
+        UPDATE_PROCESSING: inbox["processing"],
+        UPDATE_DONE: inbox["done"],
+        UPDATE_PARKED: inbox["parked"],
+    }
+    for status, count in by_inbox_status.items():
+        updates.add_metric([status], count)
     by_status = GaugeMetricFamily(
         "intake_proposals", "Proposals by status (test proposals left out).", labels=["status"]
     )
@@ -69,6 +91,22 @@ async def snapshot(request: web.Request) -> Snapshot:
                 "intake_outbox_dead_messages",
                 "Messages given up after too many failures (see /outbox).",
                 value=outbox["dead"],
+            ),
+            updates,
+            GaugeMetricFamily(
+                "intake_inbox_oldest_pending_age_seconds",
+                "Age of the oldest update waiting to be handled (0 when none waits).",
+                value=inbox["oldest_pending_age_seconds"] or 0.0,
+            ),
+            GaugeMetricFamily(
+                "intake_inbox_retrying_updates",
+                "Updates waiting for another try after a failed one.",
+                value=inbox["retrying"],
+            ),
+            GaugeMetricFamily(
+                "intake_inbox_parked_updates",
+                "Updates given up after every attempt failed (see /inbox).",
+                value=inbox["parked"],
             ),
             by_status,
         ]

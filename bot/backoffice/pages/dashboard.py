@@ -16,6 +16,7 @@ from markupsafe import Markup
 from bot.backoffice.common import render, translator
 from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.pages.charts import Bar, bar_chart, column_chart
+from bot.backoffice.pages.inbox import inbox_figures
 from bot.backoffice.pages.outbox import outbox_figures
 from bot.backoffice.pages.proposals import status_label
 from bot.text.i18n import N_, Translator
@@ -131,6 +132,7 @@ async def dashboard(request: web.Request) -> web.Response:
         communes = await commune_counts(db)
         weeks = await weekly_counts(db)
         outbox = await outbox_figures(db, t)
+        inbox = await inbox_figures(db, t)
     charts = [
         _chart(
             t,
@@ -172,7 +174,7 @@ async def dashboard(request: web.Request) -> web.Response:
     return await render(
         request,
         "dashboard.html",
-        {"charts": charts, "total": sum(statuses.values()), "outbox": outbox},
+        {"charts": charts, "total": sum(statuses.values()), "outbox": outbox, "inbox": inbox},
     )
 
 
