@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from matching.catalogue import CatalogueError, Rejection, parse_catalogue, problem
@@ -77,6 +78,16 @@ async def seed_starter_catalogue(sessionmaker: async_sessionmaker[AsyncSession])
     if count:
         return False
     data = await asyncio.to_thread(STARTER_CATALOGUE.read_bytes)
-    result = await import_catalogue(sessionmaker, data, "csv")
+    try:
+        result = await import_catalogue(sessionmaker, data, "csv")
+    except IntegrityError:
+        # Several processes started on the same fresh database: one of them loaded it (the
+        # import is one transaction, so nothing of this one stayed).
+        async with sessionmaker() as session:
+            count, _newest = await catalogue_stamp(session)
+        if count:
+            log.info("starter catalogue loaded by another process")
+            return False
+        raise
     log.info("starter catalogue loaded: %s", result.summary().splitlines()[0])
     return True

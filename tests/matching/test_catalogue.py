@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -122,6 +123,19 @@ async def test_fresh_database_gets_the_starter_catalogue_once(engine: AsyncEngin
     assert not await seed_starter_catalogue(sessions)
     async with sessions() as session:
         assert len((await session.execute(select(Initiative))).all()) >= 70
+
+
+async def test_processes_starting_together_load_the_starter_catalogue_once(
+    pg_or_sqlite: AsyncEngine,
+) -> None:
+    """Several instances started at once on a fresh database: none fails (one that finds the
+    rows another is inserting leaves them to it), and each initiative is there once."""
+    sessions = create_sessionmaker(pg_or_sqlite)
+    loaded = await asyncio.gather(*(seed_starter_catalogue(sessions) for _ in range(3)))
+    assert any(loaded)
+    async with sessions() as session:
+        ids = (await session.execute(select(Initiative.external_id))).scalars().all()
+    assert len(ids) >= 70 and len(set(ids)) == len(ids)
 
 
 def run_import(
