@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
@@ -34,6 +35,7 @@ from storage.inbox import (
     claim_due,
     mark_done,
     mark_failed,
+    prune_done,
     store_updates,
 )
 from storage.models import UPDATE_PARKED, InboxUpdate
@@ -44,6 +46,10 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 """The updates the bot handles, asked for explicitly (polling and webhook)."""
 
 POLL_TIMEOUT_SECONDS = 10
+RETRY_CAP_SECONDS = 5.0
+"""Longest pause before polling or claiming again after a failure (the database is down):
+short, so that the bot is back within seconds of the database."""
+PRUNE_EVERY_SECONDS = 3600.0
 IDLE_CLAIM_SECONDS = 0.5
 """How often an idle worker looks for updates stored by other processes or due for retry."""
 
@@ -94,8 +100,12 @@ class InboxWorker:
         in_hand: set[asyncio.Task[None]] = set()
         stopping = asyncio.create_task(stop.wait())
         failures = 0
+        next_prune = time.monotonic()
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_prune:
+                    await self._prune()
+                    next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                 self._wake.clear()
                 free = self.max_concurrent_updates - len(in_hand)
                 if free > 0:
@@ -106,7 +116,7 @@ class InboxWorker:
                         failures += 1
                         log.exception("could not claim updates from the inbox")
                         rows = []
-                        await _sleep_unless(stop, min(30.0, 0.5 * 2**failures))
+                        await _sleep_unless(stop, min(RETRY_CAP_SECONDS, 0.5 * 2**failures))
                     for row in rows:
                         task = asyncio.create_task(self._apply(row))
                         in_hand.add(task)
@@ -130,6 +140,17 @@ class InboxWorker:
             self._wake.set()  # a place is free, and the chat's next update may be due
 
         return done
+
+    async def _prune(self) -> None:
+        """Forget the ids of updates done long ago (`storage.inbox.KEEP_DONE`)."""
+        try:
+            async with self.transaction() as session:
+                forgotten = await prune_done(session)
+        except Exception:
+            log.exception("could not prune the inbox")
+            return
+        if forgotten:
+            log.info("inbox: forgot %d update(s) done long ago", forgotten)
 
     async def drain(self) -> int:
         """Apply every update that is due now, one after the other; how many (tests, tools)."""
@@ -252,7 +273,7 @@ async def receive_by_polling(bot: Bot, worker: InboxWorker, stop: asyncio.Event)
         except Exception:
             failures += 1
             log.exception("could not receive updates (try %d)", failures)
-            await _sleep_unless(stop, min(30.0, 0.5 * 2**failures))
+            await _sleep_unless(stop, min(RETRY_CAP_SECONDS, 0.5 * 2**failures))
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.telegram.application import TelegramBot
 from bot.text.i18n import Translator
 from storage.database import create_sessionmaker
-from storage.inbox import MAX_ATTEMPTS
+from storage.inbox import KEEP_DONE, MAX_ATTEMPTS
 from storage.models import Conversation, InboxUpdate, Proposal
 from tests.clock import MovingClock
 from tests.fakes import FakeChat, FakeTelegram
@@ -241,3 +241,18 @@ async def test_stopping_finishes_the_updates_in_hand(
     stop.set()
     await running
     assert finished == ["hello"]
+
+
+async def test_the_worker_forgets_updates_done_long_ago(
+    make_chat: Any, telegram_bot: TelegramBot, engine: AsyncEngine, fixed_clock: MovingClock
+) -> None:
+    chat: FakeChat = make_chat("en")
+    await chat.send("/help")
+    assert len(await rows(engine)) == 1
+    fixed_clock.set(fixed_clock() + KEEP_DONE + timedelta(hours=1))
+    stop = asyncio.Event()
+    running = asyncio.create_task(telegram_bot.worker.run(stop))
+    await asyncio.sleep(0.2)
+    stop.set()
+    await running
+    assert await rows(engine) == {}
