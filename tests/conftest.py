@@ -66,6 +66,14 @@ async def any_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str
 
 
 @pytest.fixture
+async def postgres_url(postgres_root_url: str) -> str:
+    """A fresh, migrated database on the session's PostgreSQL server."""
+    url = await _fresh_postgres_database(postgres_root_url)
+    await asyncio.to_thread(migrate, url)
+    return url
+
+
+@pytest.fixture
 async def pg_or_sqlite(any_database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on SQLite, then on PostgreSQL."""
     engine = create_engine(any_database_url)

@@ -41,34 +41,40 @@ def _run_as(user: str | None, args: list[str]) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=120)
 
 
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a `postgresql+asyncpg://` URL of a fresh server; stop and delete it afterwards."""
-    bindir = find_bindir()
-    if bindir is None:
-        raise RuntimeError("PostgreSQL binaries not found")
-    user: str | None = None
-    if os.geteuid() == 0:
-        for name in ("postgres", "nobody"):
-            with contextlib.suppress(KeyError):
-                pwd.getpwnam(name)
-                user = name
-                break
-    root = Path(tempfile.mkdtemp(prefix="intake-pg-"))
-    datadir, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    if user:
-        entry = pwd.getpwnam(user)
-        for path in (root, sockets):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-    port = _free_port()
-    try:
+class PostgresServer:
+    """A fresh server in a temporary folder; `stop` and `start` it again (same port, same
+    data) to play an outage."""
+
+    def __init__(self) -> None:
+        bindir = find_bindir()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL binaries not found")
+        self.bindir = bindir
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            for name in ("postgres", "nobody"):
+                with contextlib.suppress(KeyError):
+                    pwd.getpwnam(name)
+                    self.user = name
+                    break
+        self.root = Path(tempfile.mkdtemp(prefix="intake-pg-"))
+        self.datadir, self.sockets = self.root / "data", self.root / "sockets"
+        self.sockets.mkdir()
+        if self.user:
+            entry = pwd.getpwnam(self.user)
+            for path in (self.root, self.sockets):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.port = _free_port()
+        self.url = f"postgresql+asyncpg://intake@127.0.0.1:{self.port}/intake_test"
+
+    def create(self) -> None:
+        """initdb, start, and the database of `url`."""
         _run_as(
-            user,
+            self.user,
             [
-                str(bindir / "initdb"),
+                str(self.bindir / "initdb"),
                 "-D",
-                str(datadir),
+                str(self.datadir),
                 "-U",
                 "intake",
                 "--auth=trust",
@@ -76,37 +82,63 @@ def postgres_server() -> Iterator[str]:
                 "--locale=C",
             ],
         )
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
+        self.start()
         _run_as(
-            user,
+            self.user,
             [
-                str(bindir / "pg_ctl"),
+                str(self.bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "intake",
+                "intake_test",
+            ],
+        )
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off"
+        _run_as(
+            self.user,
+            [
+                str(self.bindir / "pg_ctl"),
                 "-D",
-                str(datadir),
+                str(self.datadir),
                 "-o",
                 options,
                 "-l",
-                str(root / "server.log"),
+                str(self.root / "server.log"),
                 "-w",
                 "start",
             ],
         )
-        try:
-            _run_as(
-                user,
-                [
-                    str(bindir / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "intake",
-                    "intake_test",
-                ],
-            )
-            yield f"postgresql+asyncpg://intake@127.0.0.1:{port}/intake_test"
-        finally:
-            _run_as(user, [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "stop"])
+
+    def stop(self) -> None:
+        """Stop at once: every client is disconnected."""
+        _run_as(
+            self.user, [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop"]
+        )
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a `postgresql+asyncpg://` URL of a fresh server; stop and delete it afterwards."""
+    with running_postgres() as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A fresh server, running; stopped and deleted afterwards."""
+    server = PostgresServer()
+    try:
+        server.create()
+        yield server
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()

@@ -3,15 +3,19 @@ bot through the emulator, the walks through the intake, and what the database ho
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator.client import EmulatorClient
 from storage.database import create_engine, create_sessionmaker
-from storage.models import Proposal
+from storage.models import InboxUpdate, Proposal
 
 TOKEN = "424242:E2E-token-for-the-local-emulator"
+BOT_ID = int(TOKEN.split(":")[0])
 
 
 class Citizen:
@@ -86,7 +90,17 @@ WALKS: dict[str, dict[str, Any]] = {
 }
 
 
-async def walk(citizen: Citizen, data: dict[str, Any]) -> str:
+class Talker(Protocol):
+    """A citizen as `walk` needs one: `Citizen`, or `PatientCitizen`."""
+
+    async def say(self, text: str, timeout: float = ...) -> str: ...  # noqa: ASYNC109
+
+    async def press(self, label: str | int) -> str: ...
+
+    async def press_last(self) -> str: ...
+
+
+async def walk(citizen: Talker, data: dict[str, Any]) -> str:
     await citizen.say("/start", timeout=30)  # the first answer waits for the process to start
     assert data["step"] in await citizen.press(1)
     await citizen.say(data["title"])
@@ -109,6 +123,57 @@ async def walk(citizen: Citizen, data: dict[str, Any]) -> str:
     review = await citizen.press(2)  # share with coaches: no
     assert data["title"] in review
     return await citizen.press_last()  # submit
+
+
+class PatientCitizen:
+    """Sends an input, then waits until the bot has applied and answered it."""
+
+    def __init__(
+        self,
+        client: EmulatorClient,
+        sessions: async_sessionmaker[AsyncSession],
+        user_id: int,
+        language_code: str,
+    ) -> None:
+        self.client, self.sessions = client, sessions
+        self.user_id, self.language_code = user_id, language_code
+
+    async def say(self, text: str, timeout: float = 120) -> str:  # noqa: ASYNC109
+        """`timeout`: ignored, the citizen waits for as long as `settled` does."""
+        return await self._settled(
+            lambda: self.client.send_text(self.user_id, text, language_code=self.language_code)
+        )
+
+    async def press(self, label: str | int) -> str:
+        return await self._settled(
+            lambda: self.client.press_button(
+                self.user_id, self.user_id, label, language_code=self.language_code
+            )
+        )
+
+    async def press_last(self) -> str:
+        messages = await self.client.messages(self.user_id)
+        markup = next(m["reply_markup"] for m in reversed(messages) if m.get("reply_markup"))
+        return await self.press(sum(len(row) for row in markup["inline_keyboard"]))
+
+    async def _settled(self, send: Callable[[], Awaitable[int]]) -> str:
+        return await self.settled(await send())
+
+    async def settled(self, update_id: int) -> str:
+        """Wait until the update is done (applied and answered; the database may be down
+        meanwhile); the bot's newest message in the chat."""
+        async with asyncio.timeout(120):
+            while True:
+                try:
+                    async with self.sessions() as session:
+                        row = await session.get(InboxUpdate, (BOT_ID, update_id))
+                    if row is not None and row.status == "done":
+                        break
+                except OSError:  # the database is down: the bot waits for it too
+                    pass
+                await asyncio.sleep(0.1)
+        messages = await self.client.messages(self.user_id)
+        return str(messages[-1].get("text") or "")
 
 
 async def stored_proposals(database: str) -> list[Proposal]:
