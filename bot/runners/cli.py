@@ -343,11 +343,39 @@ def command_find_similar(path: Path) -> int:
     return run_lines(sys.stdin, sys.stdout, similar_answerer(catalogue_index(records)))
 
 
+def seconds_range(text: str) -> tuple[float, float]:
+    """ "8-14" → (8.0, 14.0); "3" → (3.0, 3.0)."""
+    low, _sep, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 8-14, not {text!r}") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 0 <= low <= high, not {text!r}")
+    return bounds
+
+
 def command_bench(args: argparse.Namespace) -> int:
     what, as_json = args.what, args.json
     if what == "load":
         configure_logging("WARNING")
-        load = asyncio.run(run_load_benchmark(args.citizens, args.latency))
+        try:
+            load = asyncio.run(
+                run_load_benchmark(
+                    args.citizens,
+                    think=args.think,
+                    arrive_over=args.arrive_over,
+                    rtt_ms=args.rtt_ms,
+                    instances=args.instances,
+                    webhook=args.webhook,
+                    database_url=args.database,
+                    limits=not args.no_limits,
+                    concurrency=args.concurrency,
+                )
+            )
+        except ValueError as error:
+            print(f"intake: {error}", file=sys.stderr)
+            return 2
         print(json.dumps(load) if as_json else format_load_report(load))
         return 0
     if what == "matching":
@@ -439,9 +467,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--eval-dir", type=Path, default=EVAL_DIR, help="labelled proposals (../shared/eval)"
     )
-    bench.add_argument("--citizens", type=int, default=50, help="load: citizens at once")
+    bench.add_argument("--citizens", type=int, default=50, help="load: citizens in the crowd")
     bench.add_argument(
-        "--latency", type=float, default=0.05, help="load: seconds added to each Bot API call"
+        "--think",
+        type=seconds_range,
+        default=(0.0, 0.0),
+        help="load: pause before each input, in seconds, e.g. 8-14 (default 0: flat out)",
+    )
+    bench.add_argument(
+        "--arrive-over", type=float, default=0.0, help="load: citizens arrive over S seconds"
+    )
+    bench.add_argument(
+        "--rtt-ms", type=float, default=50.0, help="load: round trip added to Bot API calls"
+    )
+    bench.add_argument("--instances", type=int, default=1, help="load: intake bot processes")
+    bench.add_argument("--webhook", action="store_true", help="load: webhook, even with one")
+    bench.add_argument("--database", default=None, help="load: database URL (default SQLite)")
+    bench.add_argument("--no-limits", action="store_true", help="load: Telegram's limits off")
+    bench.add_argument(
+        "--concurrency", type=int, default=16, help="load: MAX_CONCURRENT_UPDATES of the bot"
     )
     bench.add_argument("--json", action="store_true")
     return parser
