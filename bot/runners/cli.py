@@ -21,6 +21,7 @@ from bot.backoffice.auth import hash_password
 from bot.emulator.server import main as emulator_main
 from bot.runners.benchmarks.load import format_load_report, run_load_benchmark
 from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
+from bot.runners.benchmarks.memory import format_memory_report, run_memory_benchmark
 from bot.runners.benchmarks.themes import evaluate_themes, format_report
 from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
 from bot.runners.process import prepare_database, serve, serve_bot, serve_dispatcher, serve_web
@@ -378,6 +379,11 @@ def command_bench(args: argparse.Namespace) -> int:
             return 2
         print(json.dumps(load) if as_json else format_load_report(load))
         return 0
+    if what == "memory":
+        configure_logging("WARNING")
+        memory = asyncio.run(run_memory_benchmark(args.conversations))
+        print(json.dumps(memory) if as_json else format_memory_report(memory))
+        return 0
     if what == "matching":
         result = run_matching_benchmark(args.size, queries=args.queries)
         print(json.dumps(result) if as_json else format_matching_report(result))
@@ -459,9 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     similar.add_argument("--initiatives", type=Path, required=True, help="catalogue CSV or JSON")
     bench = commands.add_parser(
-        "bench", help="measure matching speed, theme quality or the bot under a crowd"
+        "bench", help="measure matching speed, theme quality, the bot under a crowd, its memory"
     )
-    bench.add_argument("what", choices=["matching", "themes", "load"])
+    bench.add_argument("what", choices=["matching", "themes", "load", "memory"])
     bench.add_argument("--size", type=int, default=100_000, help="synthetic catalogue size")
     bench.add_argument("--queries", type=int, default=200, help="queries to time")
     bench.add_argument(
@@ -486,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-limits", action="store_true", help="load: Telegram's limits off")
     bench.add_argument(
         "--concurrency", type=int, default=16, help="load: MAX_CONCURRENT_UPDATES of the bot"
+    )
+    bench.add_argument(
+        "--conversations", type=int, default=10_000, help="memory: conversations to open"
     )
     bench.add_argument("--json", action="store_true")
     return parser

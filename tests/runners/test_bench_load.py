@@ -1,11 +1,13 @@
-"""`intake bench load` on a tiny crowd: it drives the real bot and the echo bot through the
-emulator and reports every answer (the figures themselves go in the README, never here)."""
+"""`intake bench load` on a tiny crowd and `intake bench memory` on a few conversations: they
+drive the real bot (and the echo bot) through the emulator and report what they measured
+(the figures themselves go in the README, never here)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.runners.benchmarks.load import ECHO_INPUTS, format_load_report, run_load_benchmark
+from bot.runners.benchmarks.memory import format_memory_report, run_memory_benchmark
 
 pytestmark = pytest.mark.e2e
 
@@ -38,3 +40,10 @@ async def test_two_instances_by_webhook_on_postgresql(postgres_url: str) -> None
     assert bot["name"] == "intake bot ×2 (webhook)"
     assert bot["completed"] == 3 and bot["unique_references"]
     assert result["database"] == "postgresql" and not result["limits"]
+
+
+async def test_the_memory_benchmark_opens_the_conversations() -> None:
+    result = await run_memory_benchmark(5)
+    assert result["open_at_title"] == 6  # with the warm-up citizen
+    assert result["rss_before_mb"] > 10 and result["rss_after_mb"] > 10
+    assert "6 conversations opened" in format_memory_report(result)

@@ -166,7 +166,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _environment(base_url: str, database_url: str, **settings: str) -> dict[str, str]:
+def bot_environment(base_url: str, database_url: str, **settings: str) -> dict[str, str]:
     """This environment without the program's own settings, plus the run's."""
     env = {key: value for key, value in os.environ.items() if key not in SETTING_NAMES}
     env.update(
@@ -393,7 +393,7 @@ async def _bot_run(
                         WEBHOOK_PORT=str(port),
                     )
                 commands.append(
-                    ([python, "-m", "bot", "bot"], _environment(base_url, url, **extra))
+                    ([python, "-m", "bot", "bot"], bot_environment(base_url, url, **extra))
                 )
             async with (
                 EmulatorClient(base_url.removesuffix("/bot")) as client,
@@ -452,7 +452,7 @@ async def _echo_run(crowd: Crowd) -> Run:
     try:
         with tempfile.TemporaryDirectory(prefix="intake-bench-") as folder:
             workdir = Path(folder)
-            env = _environment(base_url, f"sqlite+aiosqlite:///{workdir}/unused.db")
+            env = bot_environment(base_url, f"sqlite+aiosqlite:///{workdir}/unused.db")
             command = [sys.executable, "-m", "bot.runners.benchmarks.echo"]
             async with (
                 EmulatorClient(base_url.removesuffix("/bot")) as client,
