@@ -188,7 +188,10 @@ class EmulatorState:
     bot_user: dict[str, Any] = field(default_factory=lambda: dict(BOT_USER))
 
     updates: list[dict[str, Any]] = field(default_factory=list)
-    next_update_id: int = 1
+    next_update_id: int = field(default_factory=lambda: int(time.time() * 1000))
+    """Like Telegram's, update ids never repeat for a bot: a new emulator (the demo or the
+    preview restarted) starts above the ids an earlier one gave, which a database that
+    remembers updates (the inbox) would otherwise take for redeliveries."""
     allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
     poll_generation: int = 0
     webhook_url: str = ""

@@ -34,6 +34,7 @@ from telegram.request import HTTPXRequest
 
 from bot.emulator.client import EmulatorClient, EmulatorError
 from bot.emulator.markup import parse_html
+from bot.emulator.state import EmulatorState
 from bot.emulator.terminal import html_to_terminal, run_terminal_chat
 
 TOKEN = "123456:EMULATOR-test-token"
@@ -692,3 +693,12 @@ async def test_fault_settings_are_validated(
         await client._request("POST", path, body=body)
     state = await client.fault_state()
     assert (state["random"], state["hold"]) == (None, None)
+
+
+async def test_a_new_emulator_never_gives_an_update_id_an_earlier_one_gave() -> None:
+    """The demo and the preview start a new emulator with each process, over the same
+    database, whose inbox remembers update ids: like Telegram, ids never repeat."""
+    earlier = EmulatorState()
+    given = [earlier.enqueue({"message": {"text": str(n)}}) for n in range(5)]
+    await asyncio.sleep(0.01)  # a restart takes longer than this
+    assert EmulatorState().enqueue({"message": {"text": "again"}}) > max(given)
