@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.clock import BRUSSELS, utcnow
 from storage.database import dialect_insert
 from storage.models import (
+    UPDATE_PARKED,
     Citizen,
     Conversation,
+    InboxUpdate,
     Initiative,
     Proposal,
     ProposalEvent,
@@ -173,7 +175,8 @@ async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Pro
 async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> int:
     """Erase a citizen's personal data and anonymise their proposals.
 
-    Contact fields, consents, the Telegram id and the conversation (with its draft) are
+    Contact fields, consents, the Telegram id, the conversation (with its draft) and the
+    messages the bot set aside unhandled (parked in the inbox, with their text) are
     deleted; the proposals stay, without anything that points to the person. Returns the
     number of proposals anonymised.
     """
@@ -204,6 +207,11 @@ async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> int:
     conversation = await session.get(Conversation, telegram_user_id)
     if conversation is not None:
         await session.delete(conversation)
+    await session.execute(
+        delete(InboxUpdate).where(
+            InboxUpdate.chat_id == telegram_user_id, InboxUpdate.status == UPDATE_PARKED
+        )
+    )
     return anonymised
 
 

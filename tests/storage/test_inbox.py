@@ -27,6 +27,7 @@ from storage.inbox import (
     store_updates,
 )
 from storage.models import Conversation, InboxUpdate
+from storage.proposals import erase_citizen
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 BOT = 42
@@ -228,3 +229,20 @@ async def test_two_processes_never_claim_the_same_update(pg_or_sqlite: AsyncEngi
     claims = await asyncio.gather(*(claim(sessions, limit=7) for _ in range(8)))
     taken = [update_id for claimed in claims for update_id in claimed]
     assert sorted(taken) == list(range(1, 41))
+
+
+async def test_erasure_deletes_the_citizens_parked_messages(pg_or_sqlite: AsyncEngine) -> None:
+    """A parked update keeps the citizen's words for staff: /delete_me takes them too."""
+    sessions = create_sessionmaker(pg_or_sqlite)
+    await store(sessions, incoming(1, chat_id=5), incoming(2, chat_id=6))
+    for _ in range(MAX_ATTEMPTS):
+        assert await claim(sessions, now=T0 + timedelta(days=1)) in ([1, 2], [1])
+        async with sessions.begin() as session:
+            await mark_failed(session, UpdateKey(BOT, 1), "bug", now=T0)
+    await done(sessions, 2)
+    async with sessions.begin() as session:
+        await erase_citizen(session, 5)
+        await erase_citizen(session, 6)  # a done update keeps only its id: it stays
+    async with sessions() as session:
+        left = (await session.execute(select(InboxUpdate.update_id))).scalars().all()
+    assert left == [2]
