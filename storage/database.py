@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,3 +64,14 @@ def migrate(url: str) -> None:
 def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     """The dialect's INSERT, which offers ON CONFLICT DO NOTHING on both backends."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def counts_by_status(
+    session: AsyncSession, status: InstrumentedAttribute[str], statuses: Iterable[str]
+) -> dict[str, int]:
+    """How many rows of the column's table have each status (0 for the statuses none has)."""
+    counts = dict.fromkeys(statuses, 0)
+    result = await session.execute(select(status, func.count()).group_by(status))
+    for value, count in result:
+        counts[value] = int(count)
+    return counts

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.clock import utcnow
-from storage.database import dialect_insert
+from storage.database import counts_by_status, dialect_insert
 from storage.models import (
     UNFINISHED,
     UPDATE_DONE,
@@ -283,12 +283,7 @@ async def inbox_stats(session: AsyncSession, now: datetime | None = None) -> Inb
     """Counts by status, the pending updates that are being retried, and the age in seconds
     of the oldest unfinished update."""
     moment = now or utcnow()
-    counts = {status: 0 for status in UPDATE_STATUSES}
-    result = await session.execute(
-        select(InboxUpdate.status, func.count()).group_by(InboxUpdate.status)
-    )
-    for status, count in result:
-        counts[status] = int(count)
+    counts = await counts_by_status(session, InboxUpdate.status, UPDATE_STATUSES)
     retrying = (
         await session.execute(
             select(func.count()).where(

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.clock import utcnow
-from storage.database import dialect_insert
+from storage.database import counts_by_status, dialect_insert
 from storage.models import DEAD, PENDING, SENDING, SENT, STATUSES, OutboxMessage
 
 MAX_ATTEMPTS = 8
@@ -226,12 +226,7 @@ def release(message: OutboxMessage, *, not_before: datetime) -> None:
 async def outbox_stats(session: AsyncSession, now: datetime | None = None) -> OutboxStats:
     """Row counts by status and the age in seconds of the oldest pending row."""
     moment = now or utcnow()
-    counts = {status: 0 for status in STATUSES}
-    result = await session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    )
-    for status, count in result:
-        counts[status] = int(count)
+    counts = await counts_by_status(session, OutboxMessage.status, STATUSES)
     oldest = (
         await session.execute(
             select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == PENDING)

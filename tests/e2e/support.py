@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator.client import EmulatorClient
+from bot.runners.benchmarks.load import WALKS as INPUTS
 from storage.database import create_engine, create_sessionmaker
 from storage.models import InboxUpdate, Proposal
 
@@ -45,48 +46,18 @@ class Citizen:
 
 
 WALKS: dict[str, dict[str, Any]] = {
-    "fr": {
-        "step": "Étape 1 sur 11",
-        "similar": "Étape 7 sur 11",
-        "theme": "compost",
-        "title": "Un compost collectif rue Royale",
-        "description": "Installer trois bacs à compost avec les voisins et l'école, "
-        "pour réduire les déchets et nourrir les jardins du quartier.",
-        "where": "1030",
-        "budget": "2.500 €",
-        "name": "Marie Dupont",
-        "contact": "marie@example.be",
-        "commune": "21015",
-        "cents": 250000,
-    },
-    "nl": {
-        "step": "Stap 1 van 11",
-        "similar": "Stap 7 van 11",
-        "theme": "food",
-        "title": "Een samentuin in Sint-Gillis",
-        "description": "Samen groenten kweken met de buren en de school, om elkaar te leren "
-        "kennen en gezonder te eten in de wijk.",
-        "where": "Sint-Gillis",
-        "budget": "3.500,50",
-        "name": "Jan Peeters",
-        "contact": "0470 12 34 56",
-        "commune": "21013",
-        "cents": 350050,
-    },
-    "en": {
-        "step": "Step 1 of 11",
-        "similar": "Step 7 of 11",
-        "theme": "zero_waste",
-        "title": "Repair café in Ixelles",
-        "description": "A monthly repair café with volunteers and a local business, so that "
-        "neighbours fix things instead of throwing them away.",
-        "where": "ixelle",
-        "budget": "2,5k",
-        "name": "Sam Smith",
-        "contact": "sam@example.org",
-        "commune": "21009",
-        "cents": 250000,
-    },
+    # what the citizen types (the same walk as `intake bench load`), and what the test expects
+    language: {**INPUTS[language], **expected}
+    for language, expected in {
+        "fr": {"step": "Étape 1 sur 11", "theme": "compost", "commune": "21015", "cents": 250000},
+        "nl": {"step": "Stap 1 van 11", "theme": "food", "commune": "21013", "cents": 350050},
+        "en": {
+            "step": "Step 1 of 11",
+            "theme": "zero_waste",
+            "commune": "21009",
+            "cents": 250000,
+        },
+    }.items()
 }
 
 
