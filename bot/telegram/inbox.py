@@ -174,13 +174,13 @@ class InboxWorker:
     async def _apply(self, row: InboxUpdate) -> None:
         """Run one claimed update through the Application and record how it went."""
         key = UpdateKey(row.bot_id, row.update_id)
-        assert row.payload is not None  # an unfinished update keeps its payload
-        update = Update.de_json(row.payload, self.application.bot)
+        update: Update | None = None
         try:
+            update = Update.de_json(row.payload or {}, self.application.bot)
             await self.application.process_update(update)
             error = self.frontend.take_error(update.update_id)
-        except Exception as unexpected:  # process_update itself failed
-            error = unexpected
+        except Exception as unexpected:  # not an update python-telegram-bot can read, or
+            error = unexpected  # process_update itself failed
         if error is None:
             try:
                 async with self.transaction() as session:
@@ -207,9 +207,8 @@ class InboxWorker:
             )
         if status == UPDATE_PARKED:
             log.error("update %s parked after %d attempts", key.update_id, row.attempts)
-            await self._tell(update, row, parked=True)
-        elif row.attempts == 1:
-            await self._tell(update, row, parked=False)
+        if update is not None and (status == UPDATE_PARKED or row.attempts == 1):
+            await self._tell(update, row, parked=status == UPDATE_PARKED)
 
     async def _tell(self, update: Update, row: InboxUpdate, *, parked: bool) -> None:
         """Tell the citizen that their message is kept for a retry, or could not be handled."""

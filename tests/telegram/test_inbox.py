@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.telegram.application import TelegramBot
+from bot.telegram.bot_api import bot_id
 from bot.text.i18n import Translator
 from storage.database import create_sessionmaker
-from storage.inbox import KEEP_DONE, MAX_ATTEMPTS
+from storage.inbox import KEEP_DONE, MAX_ATTEMPTS, IncomingUpdate, store_updates
 from storage.models import Conversation, InboxUpdate, Proposal
 from tests.clock import MovingClock
 from tests.fakes import FakeChat, FakeTelegram
@@ -256,3 +257,21 @@ async def test_the_worker_forgets_updates_done_long_ago(
     stop.set()
     await running
     assert await rows(engine) == {}
+
+
+async def test_a_stored_update_nobody_can_read_is_retried_then_parked_not_stuck(
+    make_chat: Any, telegram_bot: TelegramBot, engine: AsyncEngine, fixed_clock: MovingClock
+) -> None:
+    """Its chat is not known: it holds up nobody, and ends on staff's /inbox."""
+    async with create_sessionmaker(engine).begin() as session:
+        await store_updates(
+            session,
+            bot_id(telegram_bot.application.bot),
+            [IncomingUpdate(99, None, {"update_id": 99, "message": {"chat": "unreadable"}})],
+        )
+    for _ in range(MAX_ATTEMPTS):
+        assert await telegram_bot.worker.drain() == 1
+        fixed_clock.set(fixed_clock() + timedelta(hours=1))
+    parked = (await rows(engine))[99]
+    assert parked.status == "parked" and parked.attempts == MAX_ATTEMPTS
+    assert parked.last_error
