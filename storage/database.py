@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, func, select
+from sqlalchemy import Select, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -75,3 +76,28 @@ async def counts_by_status(
     for value, count in result:
         counts[value] = int(count)
     return counts
+
+
+class Leased(Protocol):
+    """A queue row that a process claims for a while (the inbox's and the outbox's)."""
+
+    status: Any
+    lease_until: Any
+    attempts: Any
+
+
+L = TypeVar("L", bound=Leased)
+
+
+async def lease(
+    session: AsyncSession, statement: Select[L], status: str, until: datetime
+) -> list[L]:
+    """The rows `statement` selects (locked), marked `status` until `until`, each claim
+    counted as an attempt. Does not commit."""
+    rows = list((await session.execute(statement)).scalars())
+    for row in rows:
+        row.status = status
+        row.lease_until = until
+        row.attempts += 1
+    await session.flush()
+    return rows

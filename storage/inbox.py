@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.clock import utcnow
-from storage.database import counts_by_status, dialect_insert
+from storage.database import counts_by_status, dialect_insert, lease
 from storage.models import (
     UNFINISHED,
     UPDATE_DONE,
@@ -159,14 +159,8 @@ async def claim_due(
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    rows = list((await session.execute(statement)).scalars())
-    lease_until = now + timedelta(seconds=lease_seconds)
-    for row in rows:
-        row.status = UPDATE_PROCESSING
-        row.lease_until = lease_until
-        row.attempts += 1
-    await session.flush()
-    return rows
+    until = now + timedelta(seconds=lease_seconds)
+    return await lease(session, statement, UPDATE_PROCESSING, until)
 
 
 async def record_result(session: AsyncSession, key: UpdateKey, result: dict[str, Any]) -> None:

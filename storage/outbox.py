@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.clock import utcnow
-from storage.database import counts_by_status, dialect_insert
+from storage.database import counts_by_status, dialect_insert, lease
 from storage.models import DEAD, PENDING, SENDING, SENT, STATUSES, OutboxMessage
 
 MAX_ATTEMPTS = 8
@@ -146,14 +146,7 @@ async def claim_due(
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    rows = list((await session.execute(statement)).scalars())
-    lease_until = now + timedelta(seconds=lease_seconds)
-    for row in rows:
-        row.status = SENDING
-        row.lease_until = lease_until
-        row.attempts += 1
-    await session.flush()
-    return rows
+    return await lease(session, statement, SENDING, now + timedelta(seconds=lease_seconds))
 
 
 def mark_sent(

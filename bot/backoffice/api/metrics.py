@@ -8,7 +8,7 @@ Without a configured token the page does not exist (404).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
@@ -41,39 +41,42 @@ class Snapshot:
         return self.metrics
 
 
+def _by_status(name: str, documentation: str, counts: Mapping[str, int]) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status, count in counts.items():
+        gauge.add_metric([status], count)
+    return gauge
+
+
 async def snapshot(request: web.Request) -> Snapshot:
     async with request.app[SESSIONMAKER]() as db:
         outbox = await outbox_stats(db)
         failed = await outbox_failed_count(db)
         proposals = await status_counts(db)
         inbox = await inbox_stats(db)
-    messages = GaugeMetricFamily(
-        "intake_outbox_messages", "Outbox messages by status.", labels=["status"]
+    messages = _by_status(
+        "intake_outbox_messages",
+        "Outbox messages by status.",
+        {
+            PENDING: outbox["pending"],
+            SENDING: outbox["sending"],
+            SENT: outbox["sent"],
+            DEAD: outbox["dead"],
+        },
     )
-    by_outbox_status = {
-        PENDING: outbox["pending"],
-        SENDING: outbox["sending"],
-        SENT: outbox["sent"],
-        DEAD: outbox["dead"],
-    }
-    for status, count in by_outbox_status.items():
-        messages.add_metric([status], count)
-    updates = GaugeMetricFamily(
-        "intake_inbox_updates", "Telegram updates in the inbox by status.", labels=["status"]
+    updates = _by_status(
+        "intake_inbox_updates",
+        "Telegram updates in the inbox by status.",
+        {
+            UPDATE_PENDING: inbox["pending"],
+            UPDATE_PROCESSING: inbox["processing"],
+            UPDATE_DONE: inbox["done"],
+            UPDATE_PARKED: inbox["parked"],
+        },
     )
-    by_inbox_status = {
-        UPDATE_PENDING: inbox["pending"],
-        UPDATE_PROCESSING: inbox["processing"],
-        UPDATE_DONE: inbox["done"],
-        UPDATE_PARKED: inbox["parked"],
-    }
-    for status, count in by_inbox_status.items():
-        updates.add_metric([status], count)
-    by_status = GaugeMetricFamily(
-        "intake_proposals", "Proposals by status (test proposals left out).", labels=["status"]
+    by_status = _by_status(
+        "intake_proposals", "Proposals by status (test proposals left out).", proposals
     )
-    for status, count in proposals.items():
-        by_status.add_metric([status], count)
     return Snapshot(
         [
             messages,
