@@ -7,7 +7,6 @@ import json
 import time
 from typing import Any
 
-from telegram import Update
 from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
@@ -123,17 +122,17 @@ class FakeChat:
             return {"id": self.user_id, "type": "private", "first_name": "Test"}
         return {"id": -100 - self.user_id, "type": chat_type, "title": "Neighbours"}
 
-    def update(self, payload: dict[str, Any], update_id: int | None = None) -> Update:
-        """An update of this chat with the next update id (or `update_id`)."""
-        update_id = update_id or next(self._update_ids)
-        return Update.de_json({"update_id": update_id, **payload}, self.app.bot)
+    def update(self, payload: dict[str, Any], update_id: int | None = None) -> dict[str, Any]:
+        """An update of this chat with the next update id (or `update_id`), as Telegram
+        sends it."""
+        return {"update_id": update_id or next(self._update_ids), **payload}
 
     async def _process(self, payload: dict[str, Any], update_id: int | None = None) -> int:
         """Deliver an update as Telegram would: into the inbox, then applied."""
         update = self.update(payload, update_id)
         await self.worker.receive([update])
         await self.worker.drain()
-        return update.update_id
+        return int(update["update_id"])
 
     def message(self, chat_type: str = "private", **content: Any) -> dict[str, Any]:
         return {

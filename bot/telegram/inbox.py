@@ -19,9 +19,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 
@@ -54,13 +56,22 @@ IDLE_CLAIM_SECONDS = 0.5
 """How often an idle worker looks for updates stored by other processes or due for retry."""
 
 
-def chat_of(update: Update) -> int | None:
-    """The chat an update belongs to (None for the few that have none)."""
-    return update.effective_chat.id if update.effective_chat is not None else None
+def chat_of(data: Mapping[str, Any]) -> int | None:
+    """The chat of an update as Telegram sent it (None for the few that have none). Read from
+    the JSON rather than from python-telegram-bot's `Update`, so that an update it cannot
+    read is still stored in its chat's order (it then fails, is retried and is parked)."""
+    for kind in ALLOWED_UPDATES:
+        part = data.get(kind)
+        if isinstance(part, dict):
+            message = part.get("message") if kind == Update.CALLBACK_QUERY else part
+            chat = message.get("chat") if isinstance(message, dict) else None
+            chat_id = chat.get("id") if isinstance(chat, dict) else None
+            return chat_id if isinstance(chat_id, int) else None
+    return None
 
 
-def incoming(update: Update) -> IncomingUpdate:
-    return IncomingUpdate(update.update_id, chat_of(update), update.to_dict())
+def incoming(data: Mapping[str, Any]) -> IncomingUpdate:
+    return IncomingUpdate(data["update_id"], chat_of(data), dict(data))
 
 
 class InboxWorker:
@@ -87,8 +98,9 @@ class InboxWorker:
     def bot_id(self) -> int:
         return bot_id(self.application.bot)
 
-    async def receive(self, updates: Sequence[Update]) -> int:
-        """Store the updates (committed when this returns); how many were new."""
+    async def receive(self, updates: Sequence[Mapping[str, Any]]) -> int:
+        """Store the updates, as Telegram sent them (JSON objects with an `update_id`),
+        committed when this returns; how many were new."""
         async with self.transaction() as session:
             added = await store_updates(session, self.bot_id, [incoming(u) for u in updates])
         if added:
@@ -239,6 +251,39 @@ class InboxWorker:
             log.exception("could not tell chat %s about update %s", chat.id, row.update_id)
 
 
+class PollingError(Exception):
+    """Telegram refused a `getUpdates`: its description, and how long it asks to wait."""
+
+    def __init__(self, description: str, retry_after: float = 0.0) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+
+async def fetch_updates(
+    http: aiohttp.ClientSession, bot: Bot, offset: int | None
+) -> list[dict[str, Any]]:
+    """One long poll, the updates as Telegram sent them (JSON). Not python-telegram-bot's
+    `get_updates`: it refuses a whole batch when it cannot read one update, and that one
+    update would then hold up every other for good."""
+    params: dict[str, Any] = {"timeout": POLL_TIMEOUT_SECONDS, "allowed_updates": ALLOWED_UPDATES}
+    if offset is not None:
+        params["offset"] = offset
+    async with http.post(f"{bot.base_url}/getUpdates", json=params) as response:
+        body = await response.json(content_type=None)
+    if not isinstance(body, dict) or body.get("ok") is not True:
+        described = body if isinstance(body, dict) else {}
+        parameters = described.get("parameters") or {}
+        raise PollingError(
+            f"getUpdates: HTTP {response.status}: {described.get('description', body)!r}",
+            float(parameters.get("retry_after") or 0),
+        )
+    return [
+        update
+        for update in body.get("result") or []
+        if isinstance(update, dict) and isinstance(update.get("update_id"), int)
+    ]
+
+
 async def receive_by_polling(bot: Bot, worker: InboxWorker, stop: asyncio.Event) -> None:
     """Long polling until `stop`. A batch is stored before the next `getUpdates` (its offset)
     tells Telegram that it arrived; while it cannot be stored (database down), the same
@@ -249,30 +294,31 @@ async def receive_by_polling(bot: Bot, worker: InboxWorker, stop: asyncio.Event)
         await bot.delete_webhook()
     offset: int | None = None
     failures = 0
-    while not stop.is_set():
-        fetch = asyncio.create_task(
-            bot.get_updates(
-                offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES
-            )
-        )
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({fetch, stopping}, return_when="FIRST_COMPLETED")
-        stopping.cancel()
-        if not fetch.done():
-            fetch.cancel()  # nothing of it is confirmed: Telegram keeps it for the next poll
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetch
-            return
-        try:
-            updates = fetch.result()
-            if updates:
-                await worker.receive(updates)
-                offset = updates[-1].update_id + 1
-            failures = 0
-        except Exception:
-            failures += 1
-            log.exception("could not receive updates (try %d)", failures)
-            await _sleep_unless(stop, min(RETRY_CAP_SECONDS, 0.5 * 2**failures))
+    timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_SECONDS + 15)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        while not stop.is_set():
+            fetch = asyncio.create_task(fetch_updates(http, bot, offset))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({fetch, stopping}, return_when="FIRST_COMPLETED")
+            stopping.cancel()
+            if not fetch.done():
+                fetch.cancel()  # nothing of it is confirmed: Telegram keeps it for the next poll
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await fetch
+                return
+            try:
+                updates = fetch.result()
+                if updates:
+                    await worker.receive(updates)
+                    offset = max(update["update_id"] for update in updates) + 1
+                failures = 0
+            except Exception as error:
+                failures += 1
+                log.exception("could not receive updates (try %d)", failures)
+                pause = min(RETRY_CAP_SECONDS, 0.5 * 2**failures)
+                if isinstance(error, PollingError):
+                    pause = max(pause, error.retry_after)
+                await _sleep_unless(stop, pause)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -120,7 +120,7 @@ class UpdateSequences(RuleBasedStateMachine):
             self.run(chat.worker.receive([update]))
         self.run(chat.worker.drain())
         for update, payload in zip(updates, payloads, strict=True):
-            self.delivered[chat.user_id].append((update.update_id, payload))
+            self.delivered[chat.user_id].append((update["update_id"], payload))
         assert len(self.telegram.calls) > calls, "an input got no answer"
 
     def message_payload(self, chat: FakeChat, **content: Any) -> dict[str, Any]:

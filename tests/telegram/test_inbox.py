@@ -49,11 +49,11 @@ async def test_an_update_is_stored_then_applied_and_its_text_forgotten(
     chat: FakeChat = make_chat("fr")
     update = chat.update({"message": chat.message(text="/start")})
     assert await chat.worker.receive([update]) == 1
-    stored = (await rows(engine))[update.update_id]
+    stored = (await rows(engine))[update["update_id"]]
     assert stored.status == "pending" and stored.payload is not None
     assert chat.telegram.sent(chat.user_id) == []  # stored is not yet applied
     assert await chat.worker.drain() == 1
-    finished = (await rows(engine))[update.update_id]
+    finished = (await rows(engine))[update["update_id"]]
     assert finished.status == "done" and finished.payload is None and finished.result is None
     assert chat.telegram.sent(chat.user_id)
 

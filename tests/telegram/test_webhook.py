@@ -137,6 +137,15 @@ async def test_a_body_that_is_not_an_update_is_a_bad_request(served: Served) -> 
     assert await post(served.urls[0], {"message": {}}) == 400
 
 
+async def test_an_update_python_telegram_bot_cannot_read_is_stored_not_refused(
+    served: Served, engine: AsyncEngine
+) -> None:
+    """Refused, Telegram would deliver it again and again; stored, it is retried and then
+    parked where staff see it."""
+    assert await post(served.urls[0], {"update_id": 300, "message": {"chat": "unreadable"}}) == 200
+    assert await stored(engine) == 1
+
+
 async def test_duplicate_deliveries_are_stored_and_answered_once(
     served: Served, client: EmulatorClient, engine: AsyncEngine
 ) -> None:
