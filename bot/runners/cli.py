@@ -23,6 +23,7 @@ from bot.runners.benchmarks.load import format_load_report, run_load_benchmark
 from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
 from bot.runners.benchmarks.memory import format_memory_report, run_memory_benchmark
 from bot.runners.benchmarks.themes import evaluate_themes, format_report
+from bot.runners.benchmarks.upload import format_upload_report, run_upload_benchmark
 from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
 from bot.runners.process import prepare_database, serve, serve_bot, serve_dispatcher, serve_web
 from bot.runners.settings import Settings, SettingsError, load_settings
@@ -384,6 +385,11 @@ def command_bench(args: argparse.Namespace) -> int:
         memory = asyncio.run(run_memory_benchmark(args.conversations))
         print(json.dumps(memory) if as_json else format_memory_report(memory))
         return 0
+    if what == "upload":
+        configure_logging("WARNING")
+        upload = asyncio.run(run_upload_benchmark(args.megabytes))
+        print(json.dumps(upload) if as_json else format_upload_report(upload))
+        return 0
     if what == "matching":
         result = run_matching_benchmark(args.size, queries=args.queries)
         print(json.dumps(result) if as_json else format_matching_report(result))
@@ -465,9 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     similar.add_argument("--initiatives", type=Path, required=True, help="catalogue CSV or JSON")
     bench = commands.add_parser(
-        "bench", help="measure matching speed, theme quality, the bot under a crowd, its memory"
+        "bench",
+        help="measure matching speed, theme quality, the bot under a crowd, its memory, "
+        "a large catalogue upload",
     )
-    bench.add_argument("what", choices=["matching", "themes", "load", "memory"])
+    bench.add_argument("what", choices=["matching", "themes", "load", "memory", "upload"])
     bench.add_argument("--size", type=int, default=100_000, help="synthetic catalogue size")
     bench.add_argument("--queries", type=int, default=200, help="queries to time")
     bench.add_argument(
@@ -495,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--conversations", type=int, default=10_000, help="memory: conversations to open"
+    )
+    bench.add_argument(
+        "--megabytes", type=float, default=8.0, help="upload: size of the catalogue uploaded"
     )
     bench.add_argument("--json", action="store_true")
     return parser

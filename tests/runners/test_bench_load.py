@@ -1,6 +1,6 @@
-"""`intake bench load` on a tiny crowd and `intake bench memory` on a few conversations: they
-drive the real bot (and the echo bot) through the emulator and report what they measured
-(the figures themselves go in the README, never here)."""
+"""`intake bench load` on a tiny crowd, `intake bench memory` on a few conversations and
+`intake bench upload` with a small file: they drive the real processes through the emulator
+and report what they measured (the figures themselves go in the README, never here)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 
 from bot.runners.benchmarks.load import ECHO_INPUTS, format_load_report, run_load_benchmark
 from bot.runners.benchmarks.memory import format_memory_report, run_memory_benchmark
+from bot.runners.benchmarks.upload import catalogue_csv, format_upload_report, run_upload_benchmark
+from matching.catalogue import parse_catalogue
 
 pytestmark = pytest.mark.e2e
 
@@ -47,3 +49,20 @@ async def test_the_memory_benchmark_opens_the_conversations() -> None:
     assert result["open_at_title"] == 6  # with the warm-up citizen
     assert result["rss_before_mb"] > 10 and result["rss_after_mb"] > 10
     assert "6 conversations opened" in format_memory_report(result)
+
+
+def test_the_synthetic_catalogue_is_the_size_asked_and_valid() -> None:
+    data, rows = catalogue_csv(0.25)
+    assert 0.25 * 1024 * 1024 <= len(data) < 0.3 * 1024 * 1024
+    records, rejected = parse_catalogue(data, "csv")
+    assert len(records) == rows and rejected == []
+
+
+async def test_the_upload_benchmark_times_both_probes_at_rest_and_during_the_upload() -> None:
+    result = await run_upload_benchmark(0.2)
+    assert result["initiatives_after"] > result["rows"]  # the starter catalogue, and the file
+    for probe in result["probes"].values():
+        assert probe["failures"] == 0
+        assert probe["at rest"]["count"] > 5 and probe["during the upload"]["count"] >= 1
+    report = format_upload_report(result)
+    assert f"({result['rows']} rows)" in report and "during the upload" in report

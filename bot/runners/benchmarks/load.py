@@ -119,7 +119,7 @@ class Run:
         ordered = sorted(self.waits)
 
         def ms(share: float) -> float | None:
-            return round(_percentile(ordered, share) * 1000, 1) if ordered else None
+            return round(percentile(ordered, share) * 1000, 1) if ordered else None
 
         return {
             "name": self.name,
@@ -156,11 +156,11 @@ class Crowd:
         return lambda: chance.uniform(low, high)
 
 
-def _percentile(ordered: Sequence[float], share: float) -> float:
+def percentile(ordered: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -382,7 +382,7 @@ async def _bot_run(
             if not limits:
                 settings["TELEGRAM_MAX_MESSAGES_PER_SECOND"] = NO_LIMITS
                 settings["TELEGRAM_MAX_GROUP_MESSAGES_PER_MINUTE"] = NO_LIMITS
-            ports = [_free_port() for _ in range(instances)]
+            ports = [free_port() for _ in range(instances)]
             commands = []
             for port in ports:
                 extra = dict(settings)
