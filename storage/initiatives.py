@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, exists, func, insert, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,11 @@ class UpsertReport:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+
+    def extend(self, other: UpsertReport) -> None:
+        self.added += other.added
+        self.changed += other.changed
+        self.unchanged += other.unchanged
 
 
 def _values(record: InitiativeRecord) -> dict[str, object]:
@@ -49,30 +54,62 @@ def _apply(initiative: Initiative, record: InitiativeRecord) -> bool:
 async def upsert_initiatives(
     session: AsyncSession, records: list[InitiativeRecord]
 ) -> UpsertReport:
-    """Add new initiatives and update changed ones, matched on `external_id`."""
+    """Add new initiatives and update changed ones, matched on `external_id`. Does not
+    commit. New ones are inserted in bulk (no ORM object each: thousands at a time)."""
     report = UpsertReport()
     ids = [r.external_id for r in records]
-    existing = {
-        i.external_id: i
-        for i in (
-            await session.execute(select(Initiative).where(Initiative.external_id.in_(ids)))
-        ).scalars()
-    } if ids else {}
+    existing = (
+        {
+            i.external_id: i
+            for i in (
+                await session.execute(select(Initiative).where(Initiative.external_id.in_(ids)))
+            ).scalars()
+        }
+        if ids
+        else {}
+    )
+    new: list[dict[str, object]] = []
     for record in records:
         current = existing.get(record.external_id)
         if current is None:
-            session.add(Initiative(external_id=record.external_id, **_values(record)))
+            new.append({"external_id": record.external_id, **_values(record)})
             report.added.append(record.external_id)
         elif _apply(current, record):
             report.changed.append(record.external_id)
         else:
             report.unchanged.append(record.external_id)
     await session.flush()
+    if new:
+        await session.execute(insert(Initiative), new)
     return report
 
 
-async def all_initiatives(session: AsyncSession) -> list[Initiative]:
-    return list((await session.execute(select(Initiative).order_by(Initiative.id))).scalars())
+@dataclass(frozen=True, slots=True)
+class InitiativeForMatching:
+    """The columns of an initiative that the similarity index reads."""
+
+    id: int
+    name: str
+    description: str
+    themes: list[str]
+    commune_refnis: str | None
+    language: str | None
+
+
+async def initiatives_for_matching(session: AsyncSession) -> list[InitiativeForMatching]:
+    """Every initiative, as plain rows of the columns matching needs (tens of thousands of
+    them load several times faster than as ORM objects)."""
+    rows = await session.execute(
+        select(
+            Initiative.id,
+            Initiative.name,
+            Initiative.description,
+            Initiative.themes,
+            Initiative.commune_refnis,
+            Initiative.language,
+        ).order_by(Initiative.id)
+    )
+    return [InitiativeForMatching(*row) for row in rows]
 
 
 async def catalogue_stamp(session: AsyncSession) -> tuple[int, datetime | None]:
@@ -150,12 +187,16 @@ async def search_initiatives(
     pages = max(1, -(-len(ordered) // per_page))
     page = min(max(page, 1), pages)
     wanted = ordered[(page - 1) * per_page : page * per_page]
-    by_id = {
-        i.id: i
-        for i in (
-            await session.execute(select(Initiative).where(Initiative.id.in_(wanted)))
-        ).scalars()
-    } if wanted else {}
+    by_id = (
+        {
+            i.id: i
+            for i in (
+                await session.execute(select(Initiative).where(Initiative.id.in_(wanted)))
+            ).scalars()
+        }
+        if wanted
+        else {}
+    )
     return InitiativePage([by_id[i] for i in wanted if i in by_id], len(ordered), page, pages)
 
 

@@ -16,6 +16,10 @@ from storage.initiatives import UpsertReport, catalogue_stamp, upsert_initiative
 log = logging.getLogger(__name__)
 
 STARTER_CATALOGUE = Path(__file__).parent.parent / "data" / "starter_initiatives.csv"
+IMPORT_BATCH = 1000
+"""Rows upserted per transaction. A catalogue of tens of thousands of rows in one
+transaction would hold the database (SQLite has a single writer) for seconds, and every
+citizen's answer with it."""
 
 
 @dataclass
@@ -61,13 +65,17 @@ def catalogue_format(path: Path) -> str:
 async def import_catalogue(
     sessionmaker: async_sessionmaker[AsyncSession], data: bytes, format: str
 ) -> ImportResult:
-    """Parse, then upsert every valid row in one transaction (all or nothing).
+    """Parse, then upsert every valid row, `IMPORT_BATCH` rows per transaction.
 
     Parsing a large file is CPU work: it runs in a worker thread, so that the event loop
-    (the bot's answers, the back-office, /healthz) keeps serving meanwhile."""
+    (the bot's answers, the back-office, /healthz) keeps serving meanwhile. Should the
+    database fail half-way, the batches before stay imported; importing the file again
+    finishes the work (the upsert is idempotent)."""
     records, rejected = await asyncio.to_thread(parse_catalogue, data, format)
-    async with sessionmaker() as session, session.begin():
-        report = await upsert_initiatives(session, records)
+    report = UpsertReport()
+    for start in range(0, len(records), IMPORT_BATCH):
+        async with sessionmaker() as session, session.begin():
+            report.extend(await upsert_initiatives(session, records[start : start + IMPORT_BATCH]))
     return ImportResult(report, rejected)
 
 

@@ -1,22 +1,31 @@
 """The similarity index over the catalogue and earlier proposals, kept in step with storage.
 
-The index lives in memory (building it is fast); it is rebuilt when the catalogue changes
-and gets new proposals incrementally, so several bot instances sharing one database all
-see what the others stored, at most `REFRESH_SECONDS` late.
+The index lives in memory; it is rebuilt when the catalogue changes and gets new proposals
+incrementally, so several bot instances sharing one database all see what the others
+stored, at most `REFRESH_SECONDS` late.
+
+Building the index over tens of thousands of initiatives takes seconds of CPU. Only the
+first build is waited for (at start-up, `Runner.warm_up`); later ones run in a worker
+thread in the background while searches keep using the old index, so that the citizen
+whose search noticed a new catalogue does not hold their conversation's transaction (and,
+on SQLite, the database) for the whole build.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from matching.similar import Document, Match, Query, SimilarityIndex
-from storage.initiatives import all_initiatives, catalogue_stamp
-from storage.models import Initiative, Proposal
+from storage.initiatives import InitiativeForMatching, catalogue_stamp, initiatives_for_matching
+from storage.models import Proposal
 from storage.proposals import proposals_for_matching
+
+log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 30.0
 MAX_MATCHES = 5
@@ -46,7 +55,7 @@ class _Entry:
     contactable: bool
 
 
-def initiative_document(initiative: Initiative) -> Document:
+def initiative_document(initiative: InitiativeForMatching) -> Document:
     return Document(
         id=f"i{initiative.id}",
         name=initiative.name,
@@ -68,6 +77,20 @@ def proposal_document(proposal: Proposal) -> Document:
     )
 
 
+def _log_failed_build(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not rebuild the similarity index", exc_info=task.exception())
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What an index is built from, read in one transaction."""
+
+    stamp: object
+    initiatives: list[InitiativeForMatching]
+    proposals: list[Proposal]
+
+
 class Matcher:
     def __init__(self) -> None:
         self.index = SimilarityIndex()
@@ -76,40 +99,52 @@ class Matcher:
         self._last_proposal_id = 0
         self._checked_at = -REFRESH_SECONDS
         self._lock = asyncio.Lock()
+        self._building: asyncio.Task[None] | None = None
 
     def invalidate(self) -> None:
         """Look at the database again at the next search (after a submission here)."""
         self._checked_at = -REFRESH_SECONDS
 
     async def refresh(self, session: AsyncSession) -> None:
+        """Bring the index up to date with what `session` sees: new proposals at once; a
+        changed catalogue by a rebuild, waited for only when there is no index yet."""
         if time.monotonic() - self._checked_at < REFRESH_SECONDS:
             return
         async with self._lock:
             stamp = await catalogue_stamp(session)
-            if stamp != self._stamp:
-                await self._rebuild(session)
-                self._stamp = stamp
+            building = self._building is not None and not self._building.done()
+            if stamp != self._stamp and not building:
+                snapshot = _Snapshot(
+                    stamp,
+                    await initiatives_for_matching(session),
+                    await proposals_for_matching(session),
+                )
+                self._building = asyncio.create_task(self._rebuild(snapshot))
+                if self._stamp is None:
+                    await self._building
+                else:
+                    self._building.add_done_callback(_log_failed_build)
             else:
                 for proposal in await proposals_for_matching(session, self._last_proposal_id):
                     self._add_proposal(proposal)
             self._checked_at = time.monotonic()
 
-    async def _rebuild(self, session: AsyncSession) -> None:
+    async def _rebuild(self, snapshot: _Snapshot) -> None:
         entries: dict[str, _Entry] = {}
         documents = []
-        for initiative in await all_initiatives(session):
+        for initiative in snapshot.initiatives:
             document = initiative_document(initiative)
             documents.append(document)
             entries[document.id] = _Entry(
                 "initiative", initiative.id, initiative.name, initiative.commune_refnis, True
             )
-        # CPU work (tens of thousands of documents): a worker thread builds the new index while
-        # searches keep using the old one, so the event loop keeps answering.
-        self.index = await asyncio.to_thread(SimilarityIndex.build, documents)
-        self._entries = entries
-        self._last_proposal_id = 0
-        for proposal in await proposals_for_matching(session):
+        index = await asyncio.to_thread(SimilarityIndex.build, documents)
+        # Proposals added to the old index meanwhile are newer than the snapshot: the next
+        # refresh adds them to this one.
+        self.index, self._entries, self._last_proposal_id = index, entries, 0
+        for proposal in snapshot.proposals:
             self._add_proposal(proposal)
+        self._stamp = snapshot.stamp
 
     def _add_proposal(self, proposal: Proposal) -> None:
         document = proposal_document(proposal)
