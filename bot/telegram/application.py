@@ -20,6 +20,7 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
+    Application,
     ApplicationBuilder,
     Defaults,
 )
@@ -44,6 +45,17 @@ def telegram_rate_limiter(
         group_time_period=60,
         max_retries=0,
     )
+
+
+class StatelessApplication(Application[Any, Any, Any, Any, Any, Any]):
+    """python-telegram-bot's Application without the chat and user ids it collects for a
+    persistence. This bot has none (conversation state lives in the database), and only a
+    persistence ever empties those sets: a bot that met ten thousand chats would keep
+    twenty thousand ids for nothing."""
+
+    def _mark_for_persistence_update(self, *, update: object = None, job: Any = None) -> None:
+        if self.persistence is not None:
+            super()._mark_for_persistence_update(update=update, job=job)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ def build_bot(
     frontend = TelegramFrontend(runner, default_language)
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
+        .application_class(StatelessApplication)
         .token(token)
         .base_url(base_url)
         .post_init(frontend.start_up)

@@ -275,3 +275,13 @@ async def test_a_stored_update_nobody_can_read_is_retried_then_parked_not_stuck(
     parked = (await rows(engine))[99]
     assert parked.status == "parked" and parked.attempts == MAX_ATTEMPTS
     assert parked.last_error
+
+
+async def test_the_application_keeps_no_id_of_the_chats_it_served(make_chat: Any, app: Any) -> None:
+    """python-telegram-bot collects chat and user ids for a persistence, which only a
+    persistence empties; this bot has none (its memory must not grow with its citizens)."""
+    for _ in range(3):
+        await make_chat("fr").send("/help")
+    assert app.persistence is None
+    assert not app._chat_ids_to_be_updated_in_persistence
+    assert not app._user_ids_to_be_updated_in_persistence
