@@ -24,7 +24,7 @@ SQLite database).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
@@ -190,12 +190,16 @@ async def applied_result(session: AsyncSession, key: UpdateKey) -> dict[str, Any
     return {} if status == UPDATE_DONE else None
 
 
-async def mark_done(session: AsyncSession, key: UpdateKey, *, now: datetime | None = None) -> None:
+async def mark_done(
+    session: AsyncSession, bot_id: int, update_ids: Collection[int], *, now: datetime | None = None
+) -> None:
     """Applied and answered: the citizen's words and the answer are dropped, the id stays
     (`KEEP_DONE`) so that a redelivery is recognised. Does not commit."""
+    if not update_ids:
+        return
     await session.execute(
         update(InboxUpdate)
-        .where(InboxUpdate.bot_id == key.bot_id, InboxUpdate.update_id == key.update_id)
+        .where(InboxUpdate.bot_id == bot_id, InboxUpdate.update_id.in_(update_ids))
         .values(
             status=UPDATE_DONE,
             done_at=now or utcnow(),

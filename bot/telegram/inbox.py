@@ -93,6 +93,8 @@ class InboxWorker:
         self.max_concurrent_updates = max_concurrent_updates
         self.lease_seconds = lease_seconds
         self._wake = asyncio.Event()
+        self._done: list[int] = []
+        """Updates applied and answered, not yet recorded as done."""
 
     @property
     def bot_id(self) -> int:
@@ -145,6 +147,7 @@ class InboxWorker:
             if in_hand:
                 log.info("finishing %d update(s) in hand", len(in_hand))
                 await asyncio.gather(*in_hand, return_exceptions=True)
+            await self._record_done()
 
     def _finished(self, in_hand: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
@@ -164,6 +167,19 @@ class InboxWorker:
         if forgotten:
             log.info("inbox: forgot %d update(s) done long ago", forgotten)
 
+    async def _record_done(self) -> None:
+        """Record the updates applied since the last claim as done (on stopping)."""
+        done, self._done = self._done, []
+        if not done:
+            return
+        try:
+            async with self.transaction() as session:
+                await mark_done(session, self.bot_id, done)
+        except Exception:
+            # Applied and answered: claimed again after the lease, they are not applied a
+            # second time (their answers are sent again).
+            log.exception("updates %s: applied, but could not be marked done", done)
+
     async def drain(self) -> int:
         """Apply every update that is due now, one after the other; how many (tests, tools)."""
         applied = 0
@@ -174,14 +190,25 @@ class InboxWorker:
         return applied
 
     async def _claim(self, limit: int) -> list[InboxUpdate]:
-        async with self.transaction() as session:
-            return await claim_due(
-                session,
-                bot_id=self.bot_id,
-                now=utcnow(),
-                limit=limit,
-                lease_seconds=self.lease_seconds,
-            )
+        """Record the updates applied since the last claim as done, and claim the next ones,
+        in one transaction: a round trip fewer per update, and a chat's next update can be
+        claimed in the transaction that finishes the one before. Should it fail, the done
+        ones wait for the next claim; if this process dies first, each is claimed again
+        after its lease and answered again, not applied again."""
+        done, self._done = self._done, []
+        try:
+            async with self.transaction() as session:
+                await mark_done(session, self.bot_id, done)
+                return await claim_due(
+                    session,
+                    bot_id=self.bot_id,
+                    now=utcnow(),
+                    limit=limit,
+                    lease_seconds=self.lease_seconds,
+                )
+        except BaseException:
+            self._done = done + self._done
+            raise
 
     async def _apply(self, row: InboxUpdate) -> None:
         """Run one claimed update through the Application and record how it went."""
@@ -194,13 +221,7 @@ class InboxWorker:
         except Exception as unexpected:  # not an update python-telegram-bot can read, or
             error = unexpected  # process_update itself failed
         if error is None:
-            try:
-                async with self.transaction() as session:
-                    await mark_done(session, key)
-            except Exception:
-                # Applied and answered: claimed again after the lease, it is not applied a
-                # second time (its answer is sent again).
-                log.exception("update %s: applied, but could not be marked done", key.update_id)
+            self._done.append(key.update_id)  # recorded by the next claim (`_claim`)
             return
         log.error(
             "update %s (chat %s, attempt %d) failed",

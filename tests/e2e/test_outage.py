@@ -110,5 +110,5 @@ async def test_postgresql_down_for_ten_seconds_loses_nothing(
         expected = "where_confirm" if data["where"] == "ixelle" else "carrier"
         assert conversation.step == expected, (citizen.language_code, conversation.step)
     log = bot.log()
-    assert "could not be marked done" in log  # the outage was felt, and logged with context
+    assert "could not claim updates from the inbox" in log  # the outage was felt, and logged
     assert "could not receive updates" in log

@@ -55,8 +55,7 @@ async def claim(
 
 async def done(sessions: async_sessionmaker[AsyncSession], *update_ids: int) -> None:
     async with sessions.begin() as session:
-        for update_id in update_ids:
-            await mark_done(session, UpdateKey(BOT, update_id), now=T0)
+        await mark_done(session, BOT, update_ids, now=T0)
 
 
 async def row(sessions: async_sessionmaker[AsyncSession], update_id: int) -> InboxUpdate:
