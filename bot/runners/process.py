@@ -190,7 +190,7 @@ async def preview_bot(
 
 async def serve_web(settings: Settings) -> None:
     """The back-office (and its preview bot) alone, until SIGINT/SIGTERM."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = create_sessionmaker(engine)
     stop = _stop_on_signals()
     try:
@@ -207,7 +207,7 @@ async def serve_web(settings: Settings) -> None:
 async def serve_dispatcher(settings: Settings) -> None:
     """The outbox dispatcher alone (several may share one PostgreSQL database)."""
     assert settings.telegram_token is not None
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     stop = _stop_on_signals()
     bot = ExtBot(
         settings.telegram_token,
@@ -256,7 +256,7 @@ async def serve_bot(settings: Settings) -> None:
     """The Telegram side alone (replies only, the outbox is `intake dispatch`'s), until
     SIGINT/SIGTERM. Any number can run on PostgreSQL with the webhook; one with polling."""
     assert settings.telegram_token is not None
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     stop = _stop_on_signals()
     runner = citizen_runner(settings, create_sessionmaker(engine))
     bot = telegram_bot(settings, runner, settings.telegram_token, settings.telegram_api_url)
@@ -270,7 +270,7 @@ async def serve_bot(settings: Settings) -> None:
 
 async def serve(settings: Settings) -> None:
     """The bot and the back-office until SIGINT/SIGTERM (in the demo: until the person quits)."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = create_sessionmaker(engine)
     runner = citizen_runner(settings, sessionmaker)
     stop = _stop_on_signals()

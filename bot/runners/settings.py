@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     telegram_token: str | None = Field(default=None, description="Bot token from @BotFather")
     telegram_api_url: str = "https://api.telegram.org/bot"
     database_url: str = "sqlite+aiosqlite:///data/intake.db"
+    database_pool_size: int = Field(default=20, ge=1, le=500)
+    """PostgreSQL connections each process keeps open (and up to 10 more for a burst)."""
     default_language: Language = "fr"
     reference_prefix: str = Field(default="BXL", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.clock import utcnow
 from storage.conversations import ConversationStore
-from storage.database import alembic_config, create_sessionmaker
+from storage.database import alembic_config, create_engine, create_sessionmaker
 from storage.models import Citizen, Conversation, Proposal, ProposalEvent
 from storage.proposals import erase_citizen, proposals_of, submit_proposal
 from tests.clock import MovingClock
@@ -153,3 +153,23 @@ async def test_conversation_updates_never_interleave(pg_or_sqlite: AsyncEngine) 
     expected = 20 * 2 * len(stores)
     assert conversation is not None and conversation.version == expected
     assert len(conversation.draft) == expected
+
+
+async def test_each_process_keeps_its_postgresql_connections_and_one_sqlite_connection(
+    tmp_path: Any,
+) -> None:
+    """PostgreSQL: a pool that covers the updates a bot handles at once (opening one per
+    update is slow); an SQLite file: one connection (SQLite has a single writer)."""
+    postgresql = create_engine("postgresql+asyncpg://intake@127.0.0.1/intake", pool_size=7)
+    sqlite = create_engine(f"sqlite+aiosqlite:///{tmp_path}/one.db")
+    try:
+        assert postgresql.pool.size() == 7
+        assert sqlite.pool.size() == 1
+        async with sqlite.connect() as first:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5), sqlite.connect():
+                    pass  # waits for the one connection, held by `first`
+            await first.close()
+    finally:
+        await postgresql.dispose()
+        await sqlite.dispose()
