@@ -25,8 +25,10 @@ async def test_a_small_crowd_walks_the_whole_intake_with_both_bots() -> None:
         assert 0 < run["wait_p50_ms"] <= run["wait_p95_ms"] <= run["wait_p99_ms"]
         assert run["updates_per_second"] > 0 and run["calls_per_update"] >= 1
         assert run["peak_rss_mb"] > 10
+        assert run["bot_cpu_cores"] > 0 and 0 < run["machine_busy"] <= 1
     report = format_load_report(result)
     assert "3 citizens arriving over 0 s, pausing 0–0.1 s" in report and "3/3" in report
+    assert "cores" in report and "% busy" in report
 
 
 async def test_several_instances_need_postgresql() -> None:

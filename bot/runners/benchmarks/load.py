@@ -114,6 +114,12 @@ class Run:
     completed: int = 0
     references: list[str] = field(default_factory=list)
     peak_rss_mb: float | None = None
+    pids: list[int] = field(default_factory=list)
+    """The bot's processes (their CPU time is measured during the crowd)."""
+    bot_cpu_cores: float | None = None
+    """CPU seconds the bot's processes used per second of the crowd: cores kept busy."""
+    machine_busy: float | None = None
+    """Share of all the machine's cores busy during the crowd (bot, database, crowd)."""
 
     def to_json(self) -> dict[str, Any]:
         ordered = sorted(self.waits)
@@ -134,6 +140,8 @@ class Run:
             "completed": self.completed,
             "unique_references": len(set(self.references)) == len(self.references),
             "peak_rss_mb": self.peak_rss_mb,
+            "bot_cpu_cores": self.bot_cpu_cores,
+            "machine_busy": self.machine_busy,
         }
 
 
@@ -164,6 +172,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """Busy and total CPU time of the whole machine so far, in clock ticks (Linux)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # user … steal (guest time is counted in user already)
+    return total - idle, total
+
+
+def _process_ticks(pids: Sequence[int]) -> int:
+    """User and system CPU time of the processes so far, in clock ticks (Linux)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()  # after the command, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
 
 
 def bot_environment(base_url: str, database_url: str, **settings: str) -> dict[str, str]:
@@ -204,6 +233,7 @@ async def _processes(
                     *args, env=env, cwd=log.parent, stdout=output, stderr=output
                 )
             )
+    run.pids = [process.pid for process in started]
     try:
         yield
     finally:
@@ -343,9 +373,16 @@ async def _crowd(
             return None
 
     run.citizens = crowd.citizens
+    machine_before, bot_before = _machine_ticks(), _process_ticks(run.pids)
     started = time.perf_counter()
     answers = await asyncio.gather(*(one(n) for n in range(crowd.citizens)))
     run.seconds = time.perf_counter() - started
+    (busy, total), bot_after = _machine_ticks(), _process_ticks(run.pids)
+    if total > machine_before[1]:
+        run.machine_busy = round((busy - machine_before[0]) / (total - machine_before[1]), 2)
+    if run.pids and run.seconds:
+        ticks_per_second = os.sysconf("SC_CLK_TCK")
+        run.bot_cpu_cores = round((bot_after - bot_before) / ticks_per_second / run.seconds, 2)
     walked = [answer for answer in answers if answer is not None]
     run.completed = len(walked)
     return walked
@@ -514,15 +551,17 @@ def format_load_report(result: dict[str, Any]) -> str:
         f"{'on' if result['limits'] else 'off'}, {result['database']} "
         f"(Python {result['python']}, {result['cores']} cores)",
         f"  {'':42} {'upd/s':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'calls/upd':>9} "
-        f"{'completed':>10} {'peak RSS':>9}",
+        f"{'completed':>10} {'peak RSS':>9} {'bot CPU':>9} {'machine':>8}",
     ]
     for run in result["runs"]:
         unique = "" if run["unique_references"] else " (duplicate references!)"
         rss = "—" if run["peak_rss_mb"] is None else f"{run['peak_rss_mb']:.0f} MB"
+        cpu = "—" if run["bot_cpu_cores"] is None else f"{run['bot_cpu_cores']:.2f} cores"
+        busy = "—" if run["machine_busy"] is None else f"{run['machine_busy']:.0%} busy"
         lines.append(
             f"  {run['name']:42} {run['updates_per_second']:>6.1f} "
             f"{run['wait_p50_ms'] or 0:>5.0f} ms {run['wait_p95_ms'] or 0:>5.0f} ms "
             f"{run['wait_p99_ms'] or 0:>5.0f} ms {run['calls_per_update'] or 0:>9.2f} "
-            f"{run['completed']:>4}/{run['citizens']:<5} {rss:>9}{unique}"
+            f"{run['completed']:>4}/{run['citizens']:<5} {rss:>9} {cpu:>9} {busy:>8}{unique}"
         )
     return "\n".join(lines)
