@@ -8,6 +8,7 @@ refused with `CatalogueError` and nothing of it is used.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -175,6 +176,15 @@ def _themes(value: Any) -> tuple[str, ...]:
     return themes
 
 
+@functools.lru_cache(maxsize=1024)
+def _commune_named(name: str) -> str | None:
+    """The REFNIS code of the commune a catalogue cell names (None: none). Cached: a
+    catalogue of tens of thousands of rows names the same nineteen communes over and over,
+    and the lookup (it forgives typos) was most of the time spent reading one."""
+    matches = find_commune(name)
+    return matches[0].commune.refnis if matches else None
+
+
 def _record(row: Mapping[str, Any]) -> InitiativeRecord:
     values = {
         key: _text(row, key)
@@ -188,10 +198,9 @@ def _record(row: Mapping[str, Any]) -> InitiativeRecord:
             raise RowError(problem("too_long", field=key, limit=limit))
     commune = None
     if values["commune"]:
-        matches = find_commune(values["commune"])
-        if not matches:
+        commune = _commune_named(values["commune"])
+        if commune is None:
             raise RowError(problem("unknown_commune", value=values["commune"]))
-        commune = matches[0].commune.refnis
     language = values["language"].lower() or None
     if language is not None and language not in LANGUAGES:
         raise RowError(problem("bad_language", value=values["language"]))
