@@ -47,10 +47,10 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """The engine for `url`.
 
     PostgreSQL: `pool_size` connections kept open, and up to `POOL_OVERFLOW` more opened
-    for a burst (closed after it). Enough to keep for the updates a bot process handles at once: with
-    SQLAlchemy's default of five, nearly every update beyond the fifth opened and closed a
-    connection (its handshake, its statements prepared again), and a flat-out crowd got
-    44 instead of 60 answers a second.
+    for a burst (closed after it). Enough to keep for the updates a bot process handles at
+    once: with SQLAlchemy's default of five, nearly every update beyond the fifth opened and
+    closed a connection (its handshake, its statements prepared again), and a flat-out
+    crowd got 44 instead of 60 answers a second.
 
     SQLite file: one connection per process. SQLite has a single writer, so several
     connections of one process only wait for each other's lock (with the busy handler's
