@@ -3,7 +3,9 @@ editing; and how many proposals went to each call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -159,6 +161,17 @@ def _contains_all(words: list[str], *texts: str) -> bool:
     return all(word in haystack for word in words)
 
 
+def _found_by_name(words: list[str], rows: Sequence[tuple[int, str, str, str]]) -> list[int]:
+    """The ids of the rows (id, name, external id, description) that contain every word,
+    by folded name."""
+    found = [
+        (id_, name)
+        for id_, name, external_id, text in rows
+        if _contains_all(words, external_id, name, text)
+    ]
+    return [id_ for id_, _name in sorted(found, key=lambda row: (fold(row[1]), row[0]))]
+
+
 async def search_initiatives(
     session: AsyncSession, filters: InitiativeFilters, *, page: int = 1, per_page: int = 50
 ) -> InitiativePage:
@@ -166,7 +179,9 @@ async def search_initiatives(
 
     The commune and theme filters run in the database; the text search and the order run
     here, on the folded text, so that they behave alike on SQLite and PostgreSQL (neither
-    folds accents by itself). A catalogue is a few thousand rows at most: cheap.
+    folds accents by itself). They run in a worker thread: over tens of thousands of
+    initiatives they take tenths of a second, which the event loop (the bot's answers)
+    must not wait for.
     """
     per_page = max(per_page, 1)
     conditions: list[ColumnElement[bool]] = []
@@ -178,12 +193,8 @@ async def search_initiatives(
     # Descriptions are read only when there is something to look for in them.
     description = Initiative.description if words else literal("")
     query = select(Initiative.id, Initiative.name, Initiative.external_id, description)
-    found = [
-        (id_, name)
-        for id_, name, external_id, text in (await session.execute(query.where(*conditions)))
-        if _contains_all(words, external_id, name, text)
-    ]
-    ordered = [id_ for id_, _name in sorted(found, key=lambda row: (fold(row[1]), row[0]))]
+    rows = (await session.execute(query.where(*conditions))).all()
+    ordered = await asyncio.to_thread(_found_by_name, words, rows)
     pages = max(1, -(-len(ordered) // per_page))
     page = min(max(page, 1), pages)
     wanted = ordered[(page - 1) * per_page : page * per_page]
