@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
+from bot.backoffice.pages.exports import csv_cell
 from storage.database import create_sessionmaker
 from storage.staff import add_staff
 from tests.factories import make_citizen, make_proposal
@@ -70,15 +71,48 @@ async def test_csv_has_a_bom_keeps_accents_and_respects_consent(
     assert response.headers["Content-Type"].startswith("text/csv")
     body = await response.read()
     assert body.startswith("\ufeff".encode())
-    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
     assert [r["reference"] for r in rows] == ["BXL-2026-00001", "BXL-2026-00002"]
     first, second = rows
     assert first["title"] == "Projet n°1 – café « Été »"
     assert first["description"] == "Ligne 1\nLigne 2, avec virgule"
     assert first["commune"] == "Ixelles" and first["themes"] == "compost"
-    assert first["budget_eur"] == "2500.5"
+    assert first["budget_eur"] == "2500,5"  # a French reader's Excel reads a number
     assert (first["contact_name"], first["contact_email"]) == ("Zoé", "zoe@example.be")
     assert (second["contact_name"], second["contact_email"], second["latitude"]) == ("", "", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"),
+        ('=HYPERLINK("http://evil.example")', '\'=HYPERLINK("http://evil.example")'),
+        ("+32 470 12 34 56", "'+32 470 12 34 56"),
+        ("-2+3", "'-2+3"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        (["=1", "compost"], "'=1;compost"),
+        ("Un potager = du lien", "Un potager = du lien"),
+        (-2500.5, "-2500,5"),
+        (2500, 2500),
+        (None, ""),
+    ],
+)
+def test_no_cell_is_a_formula(value: Any, cell: Any) -> None:
+    assert csv_cell(value, decimal_comma=True) == cell
+
+
+async def test_a_formula_typed_by_a_citizen_reaches_the_csv_as_text(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    async with create_sessionmaker(engine)() as session, session.begin():
+        citizen = await make_citizen(session, 5152, "fr")
+        await make_proposal(
+            session, citizen, language="fr", title="@SUM(1+1)*cmd|' /C calc'!A0", themes=["food"]
+        )
+    body = await (await client.get("/proposals/export.csv?theme=food")).read()
+    (row,) = csv.DictReader(io.StringIO(body.decode("utf-8-sig")), delimiter=";")
+    assert row["title"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
 
 
 async def test_json_matches_the_filter(client: TestClient[Any, Any]) -> None:

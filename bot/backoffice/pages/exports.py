@@ -2,7 +2,10 @@
 
 Contact details and the shared location are exported only for proposals whose citizen
 agreed to share them (see `bot.text.proposal_data`); staff still see them on each proposal's page.
-The CSV starts with a UTF-8 byte order mark so that Excel opens accents right.
+The CSV is made for the spreadsheet staff open it in: a UTF-8 byte order mark so that Excel
+reads accents right; for a French or Dutch reader, `;` between cells and decimal commas (what
+Excel expects in their locales; with `,`, each line lands in one column); and no cell that a
+spreadsheet would run as a formula (see `csv_cell`).
 """
 
 from __future__ import annotations
@@ -33,20 +36,35 @@ async def _rows(request: web.Request) -> list[dict[str, Any]]:
     return [proposal_record(p, t.language) for p in proposals]
 
 
-def _csv_value(value: Any) -> Any:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes for the start of a formula (OWASP, "CSV injection")."""
+DECIMAL_COMMA_LANGUAGES = frozenset({"fr", "nl"})
+
+
+def csv_cell(value: Any, *, decimal_comma: bool) -> Any:
+    """One value as a CSV cell. Text that a spreadsheet would run as a formula (a title such
+    as `=HYPERLINK(…)` or `@SUM(…)`, a phone number `+32 …`) starts with an apostrophe, which
+    the spreadsheet shows as text and hides."""
     if isinstance(value, list):
-        return ";".join(value)
+        value = ";".join(value)
     if value is None:
         return ""
+    if isinstance(value, float) and decimal_comma:
+        return str(value).replace(".", ",")
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
 
 
 async def export_csv(request: web.Request) -> web.Response:
+    french_or_dutch = translator(request).language in DECIMAL_COMMA_LANGUAGES
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, delimiter=";" if french_or_dutch else ",")
     writer.writeheader()
     for row in await _rows(request):
-        writer.writerow({key: _csv_value(value) for key, value in row.items()})
+        writer.writerow(
+            {key: csv_cell(value, decimal_comma=french_or_dutch) for key, value in row.items()}
+        )
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode("utf-8"),
         content_type="text/csv",
