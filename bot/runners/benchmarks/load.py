@@ -208,6 +208,53 @@ def bot_environment(base_url: str, database_url: str, **settings: str) -> dict[s
     return env
 
 
+@dataclass(frozen=True)
+class Started:
+    """`intake <command>` running against a local emulator, on a fresh SQLite database."""
+
+    process: asyncio.subprocess.Process
+    emulator_url: str
+    """The emulator's root (its control API is under /_emulator/)."""
+    database_url: str
+
+
+@contextlib.asynccontextmanager
+async def intake_on_emulator(
+    command: str,
+    prepare: Callable[[str], Awaitable[None]] | None = None,
+    **settings: str,
+) -> AsyncIterator[Started]:
+    """Start the local emulator and `intake <command>` against it on a fresh SQLite database
+    (migrated, with the starter catalogue; then `prepare(database_url)`); stop both after."""
+    emulator, base_url = await start_emulator(token=TOKEN)
+    try:
+        with tempfile.TemporaryDirectory(prefix="intake-bench-") as folder:
+            workdir = Path(folder)
+            database_url = f"sqlite+aiosqlite:///{workdir}/bench.db"
+            await prepare_database(database_url)
+            if prepare is not None:
+                await prepare(database_url)
+            env = bot_environment(base_url, database_url, **settings)
+            with (workdir / "process.log").open("ab") as log:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    command,
+                    env=env,
+                    cwd=workdir,
+                    stdout=log,
+                    stderr=log,
+                )
+            try:
+                yield Started(process, base_url.removesuffix("/bot"), database_url)
+            finally:
+                process.terminate()
+                await process.wait()
+    finally:
+        await emulator.cleanup()
+
+
 def _peak_rss_mb(pid: int) -> float | None:
     """The process's peak resident memory (Linux), in MB."""
     try:

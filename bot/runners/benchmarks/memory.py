@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.emulator.client import EmulatorClient
-from bot.emulator.server import start_emulator
-from bot.runners.benchmarks.load import FIRST_CITIZEN, TOKEN, bot_environment
-from bot.runners.process import prepare_database
+from bot.runners.benchmarks.load import FIRST_CITIZEN, intake_on_emulator
 from storage.database import create_engine, create_sessionmaker
 from storage.models import UPDATE_DONE, Conversation, InboxUpdate
 
@@ -78,35 +74,19 @@ async def _open_conversations(database_url: str) -> int:
 
 
 async def run_memory_benchmark(conversations: int = 10_000) -> dict[str, Any]:
-    emulator, base_url = await start_emulator(token=TOKEN)
-    try:
-        with tempfile.TemporaryDirectory(prefix="intake-bench-") as folder:
-            workdir = Path(folder)
-            url = f"sqlite+aiosqlite:///{workdir}/bench.db"
-            await prepare_database(url)
-            env = bot_environment(base_url, url)
-            with (workdir / "process.log").open("ab") as log:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "bot", env=env, cwd=workdir, stdout=log, stderr=log
-                )
-            try:
-                async with EmulatorClient(base_url.removesuffix("/bot")) as client:
-                    await _open(client, [FIRST_CITIZEN - 1])
-                    before = resident_mb(process.pid)
-                    started = time.perf_counter()
-                    users = [FIRST_CITIZEN + n for n in range(conversations)]
-                    await asyncio.gather(
-                        *(_open(client, users[k::SENDERS]) for k in range(SENDERS))
-                    )
-                    await _done(url, 2 * (conversations + 1))
-                    seconds = time.perf_counter() - started
-                    after = resident_mb(process.pid)
-                opened = await _open_conversations(url)
-            finally:
-                process.terminate()
-                await process.wait()
-    finally:
-        await emulator.cleanup()
+    async with (
+        intake_on_emulator("bot") as bot,
+        EmulatorClient(bot.emulator_url) as client,
+    ):
+        await _open(client, [FIRST_CITIZEN - 1])
+        before = resident_mb(bot.process.pid)
+        started = time.perf_counter()
+        users = [FIRST_CITIZEN + n for n in range(conversations)]
+        await asyncio.gather(*(_open(client, users[k::SENDERS]) for k in range(SENDERS)))
+        await _done(bot.database_url, 2 * (conversations + 1))
+        seconds = time.perf_counter() - started
+        after = resident_mb(bot.process.pid)
+        opened = await _open_conversations(bot.database_url)
     return {
         "conversations": conversations,
         "open_at_title": opened,

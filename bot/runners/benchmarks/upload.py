@@ -18,27 +18,21 @@ import io
 import os
 import platform
 import re
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bot.backoffice.auth import hash_password
 from bot.emulator.client import EmulatorClient
-from bot.emulator.server import start_emulator
 from bot.runners.benchmarks.load import (
     FIRST_CITIZEN,
-    TOKEN,
-    bot_environment,
     free_port,
+    intake_on_emulator,
     percentile,
 )
 from bot.runners.benchmarks.matching import synthetic_catalogue
-from bot.runners.process import prepare_database
 from matching.catalogue import COLUMNS
 from matching.communes import commune_by_refnis
 from storage.database import create_engine, create_sessionmaker
@@ -85,9 +79,7 @@ def catalogue_csv(megabytes: float) -> tuple[bytes, int]:
                     document.name,
                     document.description,
                     commune,
-                    ";".join(
-                        dict.fromkeys(CATALOGUE_THEMES.get(t, t) for t in document.themes)
-                    ),
+                    ";".join(dict.fromkeys(CATALOGUE_THEMES.get(t, t) for t in document.themes)),
                     document.language or "",
                     f"https://initiatives.example.brussels/{document.id}",
                 )
@@ -186,54 +178,37 @@ async def _catalogue_size(database_url: str) -> int:
 
 async def run_upload_benchmark(megabytes: float = 8.0) -> dict[str, Any]:
     data, rows = await asyncio.to_thread(catalogue_csv, megabytes)
-    emulator, base_url = await start_emulator(token=TOKEN)
-    try:
-        with tempfile.TemporaryDirectory(prefix="intake-bench-") as folder:
-            workdir = Path(folder)
-            database_url = f"sqlite+aiosqlite:///{workdir}/bench.db"
-            await prepare_database(database_url)
-            await _add_admin(database_url)
-            port = free_port()
-            env = bot_environment(base_url, database_url, WEB_PORT=str(port), SECRET_KEY="b" * 32)
-            with (workdir / "process.log").open("ab") as log:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "run", env=env, cwd=workdir, stdout=log, stderr=log
-                )
-            root = f"http://127.0.0.1:{port}"
-            try:
-                jar = aiohttp.CookieJar(unsafe=True)  # the session cookie of 127.0.0.1
-                async with (
-                    aiohttp.ClientSession(cookie_jar=jar) as web,
-                    aiohttp.ClientSession() as prober,
-                    EmulatorClient(base_url.removesuffix("/bot")) as client,
-                ):
-                    await _wait_until_up(web, root)
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    jar = aiohttp.CookieJar(unsafe=True)  # the session cookie of 127.0.0.1
+    async with (
+        intake_on_emulator("run", _add_admin, WEB_PORT=str(port), SECRET_KEY="b" * 32) as run,
+        aiohttp.ClientSession(cookie_jar=jar) as web,
+        aiohttp.ClientSession() as prober,
+        EmulatorClient(run.emulator_url) as client,
+    ):
+        await _wait_until_up(web, root)
 
-                    async def healthz() -> None:
-                        async with prober.get(f"{root}/healthz") as response:
-                            response.raise_for_status()
+        async def healthz() -> None:
+            async with prober.get(f"{root}/healthz") as response:
+                response.raise_for_status()
 
-                    async def citizen() -> None:
-                        await client.send_text(FIRST_CITIZEN, "/help", language_code="en")
-                        await client.wait_for_reply(FIRST_CITIZEN, timeout=120, quiet=0.0)
+        async def citizen() -> None:
+            await client.send_text(FIRST_CITIZEN, "/help", language_code="en")
+            await client.wait_for_reply(FIRST_CITIZEN, timeout=120, quiet=0.0)
 
-                    probes = {"healthz": Probe(healthz), "bot": Probe(citizen)}
-                    stop = asyncio.Event()
-                    running = [asyncio.create_task(p.run(stop)) for p in probes.values()]
-                    await asyncio.sleep(AT_REST_SECONDS)
-                    for probe in probes.values():
-                        probe.phase = "during the upload"
-                    started = time.perf_counter()
-                    await _upload(web, root, data)
-                    seconds = time.perf_counter() - started
-                    stop.set()
-                    await asyncio.gather(*running)
-            finally:
-                process.terminate()
-                await process.wait()
-            initiatives = await _catalogue_size(database_url)
-    finally:
-        await emulator.cleanup()
+        probes = {"healthz": Probe(healthz), "bot": Probe(citizen)}
+        stop = asyncio.Event()
+        running = [asyncio.create_task(p.run(stop)) for p in probes.values()]
+        await asyncio.sleep(AT_REST_SECONDS)
+        for probe in probes.values():
+            probe.phase = "during the upload"
+        started = time.perf_counter()
+        await _upload(web, root, data)
+        seconds = time.perf_counter() - started
+        stop.set()
+        await asyncio.gather(*running)
+        initiatives = await _catalogue_size(run.database_url)
     return {
         "megabytes": round(len(data) / 1024 / 1024, 1),
         "rows": rows,
