@@ -79,6 +79,9 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
         response.headers.setdefault("Cache-Control", "no-store")
 
 
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse any state-changing request without the session's CSRF token (403).
@@ -88,18 +91,25 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method in UNSAFE_METHODS and not request.path.startswith(API_PREFIX):
         session = await get_session(request)
         supplied: object = request.headers.get("X-CSRF-Token")
-        if supplied is None and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
+        if request.content_type in FORM_TYPES:
+            # Read here for every form (aiohttp keeps it for the handler), so that a body
+            # that cannot be read is refused once, for every route, before any handler.
             try:
-                supplied = (await request.post()).get(CSRF_FIELD)
+                form = await request.post()
             except web.HTTPRequestEntityTooLarge:
                 return await error_page(
                     request,
                     413,
                     N_("This file is too large: 16 MB at most. Split it and send the parts."),
                 )
+            except ValueError:  # a multipart body without its boundary, or a nameless field
+                return await error_page(
+                    request,
+                    400,
+                    N_("This form could not be read. Go back to the page and send it again."),
+                )
+            if supplied is None:
+                supplied = form.get(CSRF_FIELD)
         if not csrf_valid(session, supplied):
             return await error_page(
                 request,

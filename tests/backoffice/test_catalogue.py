@@ -472,6 +472,26 @@ async def test_a_file_over_the_limit_gets_a_page_and_changes_nothing(
     assert await snapshot(sessions) == before
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"csrf_token=x"),  # no boundary
+        ("multipart/form-data; boundary=xyz", b"--abc\r\nnot the boundary\r\n"),
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\n\r\nnameless\r\n--xyz--\r\n"),
+    ],
+)
+async def test_a_form_that_cannot_be_read_is_a_bad_request_not_an_error(
+    client: TestClient[object, object], content_type: str, body: bytes
+) -> None:
+    """Anonymous (the sign-in form) and signed in (the upload): a 400 page, never a 500."""
+    for path in ("/login", "/initiatives/upload"):
+        response = await client.post(path, data=body, headers={"Content-Type": content_type})
+        assert response.status == 400, (path, response.status)
+        assert "This form could not be read" in await response.text()
+        if path == "/login":
+            assert (await login(client, *ADMIN)).status == 303
+
+
 def import_problems() -> list[Problem]:
     """Every problem the import (matching.catalogue) can report, from real bad input."""
     long_name = "x" * 301
