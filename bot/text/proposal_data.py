@@ -40,14 +40,16 @@ COLUMNS = (
 )
 
 
-def proposal_record(proposal: Proposal, language: str) -> dict[str, Any]:
-    """The proposal as exported and pushed; commune names in `language`."""
+def proposal_values(proposal: Proposal, language: str) -> dict[str, Any]:
+    """The proposal's columns as Python values, for the CSV and XLSX exports, which each write
+    a type their own way: the submission time is a datetime in Brussels time, with its offset;
+    commune names in `language`."""
     shared = proposal.consent_share
     similar = proposal.similar or {}
     return {
         "reference": proposal.reference,
         "status": proposal.status,
-        "submitted_at": proposal.submitted_at.astimezone(BRUSSELS).isoformat(timespec="seconds"),
+        "submitted_at": proposal.submitted_at.astimezone(BRUSSELS),
         "language": proposal.language,
         "title": proposal.title,
         "description": proposal.description,
@@ -72,3 +74,11 @@ def proposal_record(proposal: Proposal, language: str) -> dict[str, Any]:
         "consent_share": proposal.consent_share,
         "is_test": proposal.is_test,
     }
+
+
+def proposal_record(proposal: Proposal, language: str) -> dict[str, Any]:
+    """The proposal as JSON exports, the API and the webhook push give it: the submission
+    time in ISO 8601, Brussels time with its offset."""
+    record = proposal_values(proposal, language)
+    record["submitted_at"] = record["submitted_at"].isoformat(timespec="seconds")
+    return record

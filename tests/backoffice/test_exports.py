@@ -1,4 +1,4 @@
-"""CSV and JSON exports of the current filter, parsed back and checked against the data."""
+"""CSV, XLSX and JSON exports of the current filter, read back and checked against the data."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from openpyxl import Workbook, load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
-from bot.backoffice.pages.exports import csv_cell
+from bot.backoffice.pages.exports import csv_cell, xlsx_value
+from storage.clock import BRUSSELS
 from storage.database import create_sessionmaker
 from storage.staff import add_staff
 from tests.factories import make_citizen, make_proposal
@@ -115,6 +119,91 @@ async def test_a_formula_typed_by_a_citizen_reaches_the_csv_as_text(
     assert row["title"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
 
 
+async def xlsx_of(client: TestClient[Any, Any], query: str) -> Workbook:
+    response = await client.get("/proposals/export.xlsx" + query)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert response.headers["Content-Disposition"] == 'attachment; filename="proposals.xlsx"'
+    return load_workbook(io.BytesIO(await response.read()))
+
+
+async def test_xlsx_has_the_csv_columns_with_their_types(client: TestClient[Any, Any]) -> None:
+    workbook = await xlsx_of(client, "?theme=compost&sort=reference")
+    assert workbook.sheetnames == ["Propositions"]  # the reviewer reads French
+    sheet = workbook["Propositions"]
+    header, *rows = [list(row) for row in sheet.iter_rows()]
+    csv_body = await (await client.get("/proposals/export.csv?theme=compost")).read()
+    csv_header = next(csv.reader(io.StringIO(csv_body.decode("utf-8-sig")), delimiter=";"))
+    assert [cell.value for cell in header] == csv_header
+    assert all(cell.font.bold for cell in header)
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:X3"
+    first, second = ({h.value: cell for h, cell in zip(header, row, strict=True)} for row in rows)
+    assert [first["reference"].value, second["reference"].value] == [
+        "BXL-2026-00001",
+        "BXL-2026-00002",
+    ]
+    assert first["title"].value == "Projet n°1 – café « Été »"
+    assert first["description"].value == "Ligne 1\nLigne 2, avec virgule"
+    assert first["commune_refnis"].value == "21009"  # a code, kept as text
+    budget = first["budget_eur"]
+    assert budget.value == 2500.5 and budget.data_type == "n"
+    assert budget.number_format == "#,##0.00"
+    submitted = first["submitted_at"]
+    assert isinstance(submitted.value, datetime) and submitted.value.tzinfo is None
+    assert submitted.is_date and "hh:mm" in submitted.number_format
+    assert first["consent_share"].value is True and second["consent_share"].value is False
+    assert (second["contact_name"].value, second["latitude"].value) == (None, None)
+    assert 10 <= sheet.column_dimensions["E"].width <= 60  # title
+
+
+async def test_xlsx_keeps_formulas_as_text_and_times_in_brussels(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    titles = ["=1+1", "@SUM(1+1)*cmd|' /C calc'!A0", "#N/A"]
+    async with create_sessionmaker(engine)() as session, session.begin():
+        citizen = await make_citizen(session, 5153, "fr")
+        for title in titles:
+            await make_proposal(
+                session,
+                citizen,
+                now=datetime(2026, 1, 15, 13, 30, 5, 250_000, tzinfo=UTC),
+                language="fr",
+                title=title,
+                themes=["food"],
+            )
+    response = await client.get("/proposals/export.xlsx?theme=food&sort=reference")
+    body = await response.read()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert b"<f>" not in archive.read("xl/worksheets/sheet1.xml")
+    sheet = load_workbook(io.BytesIO(body)).active
+    assert sheet is not None
+    for title, row in zip(titles, sheet.iter_rows(min_row=2), strict=True):
+        cell = row[4]
+        assert (cell.value, cell.data_type) == (title, "s")
+        assert cell.quotePrefix is (title[0] in "=@")  # stays text when edited in Excel
+        assert row[2].value == datetime(2026, 1, 15, 14, 30, 5)  # winter: UTC+1
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        (["compost", "culture"], "compost;culture"),
+        ("vertical\x0btab and \x00null", "verticaltab and null"),
+        ("Ligne 1\r\n\tLigne 2", "Ligne 1\r\n\tLigne 2"),
+        (
+            datetime(2026, 6, 15, 8, 0, 1, 999, tzinfo=UTC).astimezone(BRUSSELS),
+            datetime(2026, 6, 15, 10, 0, 1),
+        ),
+        (2500.5, 2500.5),
+        (None, None),
+    ],
+)
+def test_xlsx_values(value: Any, cell: Any) -> None:
+    assert xlsx_value(value) == cell
+
+
 async def test_json_matches_the_filter(client: TestClient[Any, Any]) -> None:
     response = await client.get("/proposals/export.json?theme=culture")
     rows = json.loads(await response.text())
@@ -127,10 +216,13 @@ async def test_json_matches_the_filter(client: TestClient[Any, Any]) -> None:
 async def test_the_list_links_to_exports_with_its_filter(client: TestClient[Any, Any]) -> None:
     page = await (await client.get("/proposals?theme=compost")).text()
     assert "/proposals/export.csv?theme=compost" in page
+    assert "/proposals/export.xlsx?theme=compost" in page
 
 
-async def test_exports_need_a_signed_in_user(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize("name", ["export.csv", "export.xlsx", "export.json"])
+async def test_exports_need_a_signed_in_user(engine: AsyncEngine, name: str) -> None:
+    """Any role may export (the fixture's user is a reviewer); nobody signed out may."""
     app = create_app(create_sessionmaker(engine), secret_key=b"e" * 32)
     async with TestClient(TestServer(app)) as anonymous:
-        response = await anonymous.get("/proposals/export.csv", allow_redirects=False)
+        response = await anonymous.get(f"/proposals/{name}", allow_redirects=False)
         assert response.status in (303, 401)
