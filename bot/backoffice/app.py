@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -16,15 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.backoffice.api.metrics import add_metrics_routes
 from bot.backoffice.api.proposals import API_PREFIX, add_api_routes, api_guard
-from bot.backoffice.auth import CSRF_FIELD, LoginThrottle, csrf_valid
+from bot.backoffice.auth import CSRF_FIELD, SESSION_TOKEN, IPNetwork, LoginThrottle, csrf_valid
 from bot.backoffice.common import Handler, error_page
 from bot.backoffice.keys import (
     ANNOUNCER,
     DEFAULT_LANGUAGE,
     PREVIEW_CLIENT,
+    SESSION_IDLE,
     SESSIONMAKER,
     STAFF,
+    STAFF_SESSION,
     THROTTLE,
+    TRUSTED_PROXIES,
     BotUsername,
 )
 from bot.backoffice.pages import proposals
@@ -36,15 +40,16 @@ from bot.backoffice.pages.exports import add_export_routes
 from bot.backoffice.pages.inbox import add_inbox_routes
 from bot.backoffice.pages.outbox import add_outbox_routes
 from bot.backoffice.pages.preview import add_preview_routes
+from bot.backoffice.pages.sessions import add_session_routes
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
 from bot.text.i18n import LANGUAGES, N_
-from storage.staff import staff_by_id
+from storage.staff_sessions import SESSION_LIFETIME, signed_in
 
 HERE = Path(__file__).parent
 COOKIE_NAME = "intake_session"
-SESSION_MAX_AGE = 12 * 60 * 60
-SESSION_USER = "uid"
+SESSION_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
+DEFAULT_SESSION_IDLE = timedelta(hours=2)
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics"})  # /metrics checks its own token
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -128,14 +133,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path.startswith(API_PREFIX):
         return await api_guard(request, handler)
     session = await get_session(request)
-    staff_id = session.get(SESSION_USER)
-    if isinstance(staff_id, int):
-        async with request.app[SESSIONMAKER]() as db:
-            staff = await staff_by_id(db, staff_id)
-        if staff is None:
+    token = session.get(SESSION_TOKEN)
+    if isinstance(token, str):
+        async with request.app[SESSIONMAKER]() as db, db.begin():
+            found = await signed_in(db, token, idle=request.app[SESSION_IDLE])
+        if found is None:  # signed out elsewhere, ended, expired, or the account removed
             session.invalidate()
         else:
-            request[STAFF] = staff
+            request[STAFF_SESSION], request[STAFF] = found[0].id, found[1]
     if STAFF in request or _is_public(request.path):
         return await handler(request)
     if _wants_html(request):
@@ -167,6 +172,8 @@ def create_app(
     default_language: str = "fr",
     throttle: LoginThrottle | None = None,
     secure_cookie: bool = False,
+    session_idle: timedelta = DEFAULT_SESSION_IDLE,
+    trusted_proxies: Sequence[IPNetwork] = (),
     metrics_token: str | None = None,
     announcer: Announcer | None = None,
     preview_url: str | None = None,
@@ -176,6 +183,9 @@ def create_app(
 
     `preview_url`: the Bot API emulator that the preview bot polls (the /preview page).
     `announcer` tells the external back-office about status changes (webhook).
+    `secure_cookie`: send the cookie over HTTPS only (the back-office is served by HTTPS).
+    `session_idle`: a signed-in session unused this long ends (12 hours after sign-in at most).
+    `trusted_proxies`: reverse proxies whose X-Forwarded-For gives the client's address.
     `metrics_token` opens /metrics to `Authorization: Bearer <token>`; without it, 404.
     """
     if default_language not in LANGUAGES:
@@ -184,6 +194,8 @@ def create_app(
     app[SESSIONMAKER] = sessionmaker
     app[DEFAULT_LANGUAGE] = default_language
     app[THROTTLE] = throttle or LoginThrottle()
+    app[SESSION_IDLE] = session_idle
+    app[TRUSTED_PROXIES] = tuple(trusted_proxies)
     app[ANNOUNCER] = announcer or Announcer(staff_language=default_language)
     if preview_url is not None:
         app.cleanup_ctx.append(_preview_client(preview_url))
@@ -219,6 +231,7 @@ def create_app(
     proposals.add_routes(app)
     add_catalogue_routes(app)
     add_account_routes(app)
+    add_session_routes(app)
     add_dashboard_routes(app)
     add_inbox_routes(app)
     add_outbox_routes(app)

@@ -14,8 +14,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-from bot.backoffice.auth import csrf_token
-from bot.backoffice.keys import DEFAULT_LANGUAGE, STAFF, TRANSLATOR
+from bot.backoffice.auth import client_address, csrf_token
+from bot.backoffice.keys import DEFAULT_LANGUAGE, STAFF, TRANSLATOR, TRUSTED_PROXIES
 from bot.text.i18n import LANGUAGES, N_, Translator
 
 
@@ -47,6 +47,12 @@ def request_language(request: web.Request) -> str:
         return asked
     accepted = _accept_language(request.headers.get("Accept-Language", ""))
     return accepted or request.app[DEFAULT_LANGUAGE]
+
+
+def request_address(request: web.Request) -> str:
+    """The client's address, through the trusted reverse proxies (auth.client_address)."""
+    proxies = request.app[TRUSTED_PROXIES]
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), proxies)
 
 
 def translator(request: web.Request) -> Translator:

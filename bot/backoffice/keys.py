@@ -8,11 +8,12 @@ back-office use them without importing another page's module.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.backoffice.auth import LoginThrottle
+from bot.backoffice.auth import IPNetwork, LoginThrottle
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
 from bot.text.i18n import Translator
@@ -23,6 +24,10 @@ BotUsername = Callable[[], Awaitable[str | None]]
 
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 THROTTLE = web.AppKey("throttle", LoginThrottle)
+SESSION_IDLE = web.AppKey("session_idle", timedelta)
+"""Signed-in sessions unused this long end."""
+TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
+"""Reverse proxies whose X-Forwarded-For header is believed."""
 DEFAULT_LANGUAGE = web.AppKey("default_language", str)
 ANNOUNCER = web.AppKey("announcer", Announcer)
 METRICS_TOKEN = web.AppKey("metrics_token", str)
@@ -30,4 +35,6 @@ PREVIEW_CLIENT = web.AppKey("preview_client", EmulatorClient)
 BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")
 
 STAFF = web.RequestKey("staff", StaffUser)
+STAFF_SESSION = web.RequestKey("staff_session", int)
+"""The id of the signed-in session the request belongs to."""
 TRANSLATOR = web.RequestKey("translator", Translator)

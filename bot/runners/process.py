@@ -15,6 +15,7 @@ import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -139,6 +140,9 @@ async def start_web(
         sessionmaker,
         secret_key=secret_key(settings),
         default_language=settings.default_language,
+        secure_cookie=settings.secure_cookie,
+        session_idle=timedelta(minutes=settings.backoffice_session_idle_minutes),
+        trusted_proxies=settings.trusted_proxies,
         metrics_token=settings.metrics_token,
         announcer=announcer(settings),
         preview_url=preview_url,

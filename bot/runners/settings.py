@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.text.i18n import Language
 
@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """The back-office address as staff reach it (e.g. https://intake.example.brussels), used
     in links sent on Telegram; defaults to http://WEB_HOST:WEB_PORT."""
+    backoffice_session_idle_minutes: int = Field(default=120, ge=5, le=720)
+    """A back-office session unused this long ends (and 12 hours after sign-in at most)."""
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    """Reverse proxies in front of the back-office (addresses or networks, comma-separated,
+    e.g. 127.0.0.1,10.0.0.0/8): only their X-Forwarded-For header is believed, for the
+    sign-in throttle and the sessions page. Unset: the connection's own address is used."""
     staff_chat_id: int | None = None
     """A Telegram group where each new proposal is posted with a "take it" button."""
     backoffice_webhook_url: str | None = None
@@ -97,6 +103,13 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("public_url", "backoffice_webhook_url", "telegram_webhook_url")
     @classmethod
     def _optional_url(cls, value: str | None) -> str | None:
@@ -127,6 +140,11 @@ class Settings(BaseSettings):
     def back_office_url(self) -> str:
         """Where staff open the back-office, for links in messages."""
         return self.public_url or f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def secure_cookie(self) -> bool:
+        """Staff reach the back-office by HTTPS: its cookie must never travel without it."""
+        return self.back_office_url.startswith("https://")
 
     @cached_property
     def demo(self) -> bool:

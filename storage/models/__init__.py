@@ -26,7 +26,7 @@ from storage.models.proposals import (
     ProposalMatch,
     ReferenceCounter,
 )
-from storage.models.staff import StaffUser
+from storage.models.staff import StaffSession, StaffUser
 
 __all__ = [
     "DEAD",
@@ -57,6 +57,7 @@ __all__ = [
     "ProposalEvent",
     "ProposalMatch",
     "ReferenceCounter",
+    "StaffSession",
     "StaffUser",
     "UTCDateTime",
 ]

@@ -1,4 +1,4 @@
-"""Staff accounts (administrators only): list, add, change a role, remove.
+"""Staff accounts (administrators only): list, add, change a role, end sessions, remove.
 
 The rules that keep the back-office manageable live in storage (`storage.staff`):
 administrators cannot demote or remove themselves, and the last administrator stays one,
@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.backoffice.auth import hash_password
 from bot.backoffice.common import render, require_role, translator
-from bot.backoffice.keys import SESSIONMAKER, STAFF
+from bot.backoffice.keys import SESSION_IDLE, SESSIONMAKER, STAFF
 from bot.text.i18n import LANGUAGE_NAMES, N_
 from bot.text.parsers import ParseError, parse_email
 from storage.staff import (
@@ -28,7 +28,9 @@ from storage.staff import (
     normalise_email,
     remove_staff,
     set_staff_role,
+    staff_by_id,
 )
+from storage.staff_sessions import end_sessions_of, live_session_counts
 
 MIN_PASSWORD_LENGTH = 12
 """As for `intake staff add` (bot.runners.cli.MIN_PASSWORD_LENGTH)."""
@@ -39,6 +41,7 @@ DONE_MESSAGES = {
     "added": N_("The account was added. Give its password to its owner by another channel."),
     "role": N_("The role was changed. It applies from the account's next page."),
     "removed": N_("The account was removed."),
+    "sessions": N_("The account's sessions were ended: its owner must sign in again."),
 }
 RULE_ERRORS: dict[str, tuple[int, str]] = {
     "self": (
@@ -65,6 +68,7 @@ async def _staff_page(
     me = request[STAFF]
     async with request.app[SESSIONMAKER]() as db:
         people = await all_staff(db)
+        sessions = await live_session_counts(db, idle=request.app[SESSION_IDLE])
     rows = [
         {
             "id": person.id,
@@ -75,6 +79,7 @@ async def _staff_page(
             "created": t.date(person.created_at),
             "last_login": t.datetime(person.last_login_at) if person.last_login_at else "—",
             "is_me": person.id == me.id,
+            "sessions": sessions.get(person.id, 0),
         }
         for person in people
     ]
@@ -182,8 +187,25 @@ async def remove_account(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/staff?done=removed")
 
 
+@require_role("admin")
+async def end_account_sessions(request: web.Request) -> web.StreamResponse:
+    """Sign an account out everywhere (a lost laptop, someone leaving the team)."""
+    staff_id = _account_id(request)
+    if staff_id == request[STAFF].id:  # your own: on your sessions page, keeping this one
+        raise web.HTTPSeeOther("/sessions")
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        if await staff_by_id(db, staff_id) is None:
+            status, message = RULE_ERRORS["not_found"]
+            return await _staff_page(request, error=message, status=status)
+        await end_sessions_of(db, staff_id)
+    raise web.HTTPSeeOther("/staff?done=sessions")
+
+
 def add_account_routes(app: web.Application) -> None:
     app.router.add_get("/staff", staff_list, name="staff")
     app.router.add_post("/staff", add_account, name="staff_add")
     app.router.add_post(r"/staff/{id:\d{1,9}}/role", change_role, name="staff_role")
     app.router.add_post(r"/staff/{id:\d{1,9}}/remove", remove_account, name="staff_remove")
+    app.router.add_post(
+        r"/staff/{id:\d{1,9}}/sessions/end", end_account_sessions, name="staff_sessions_end"
+    )

@@ -15,6 +15,7 @@ from aiohttp_session import get_session, new_session
 from sqlalchemy import text
 
 from bot.backoffice.auth import (
+    SESSION_TOKEN,
     csrf_token,
     hash_password,
     needs_rehash,
@@ -22,8 +23,15 @@ from bot.backoffice.auth import (
     verify_dummy,
     verify_password,
 )
-from bot.backoffice.common import QueryReader, error_page, pagination, render, translator
-from bot.backoffice.keys import ANNOUNCER, SESSIONMAKER, STAFF, THROTTLE
+from bot.backoffice.common import (
+    QueryReader,
+    error_page,
+    pagination,
+    render,
+    request_address,
+    translator,
+)
+from bot.backoffice.keys import ANNOUNCER, SESSION_IDLE, SESSIONMAKER, STAFF, THROTTLE
 from bot.backoffice.pages.coaches import coach_feedback
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
@@ -42,12 +50,12 @@ from storage.review import (
     search_proposals,
 )
 from storage.staff import normalise_email, record_login, staff_by_email, staff_by_id
+from storage.staff_sessions import delete_expired_sessions, end_session, open_staff_session
 from storage.workflow import TRANSITIONS, TransitionError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PER_PAGE = 50
-SESSION_USER = "uid"
 
 STATUS_LABELS: dict[str, str] = {
     **CITIZEN_STATUS_LABELS,
@@ -122,8 +130,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     next_path = safe_next(str(form.get("next", "")))
     t = translator(request)
     throttle = request.app[THROTTLE]
-    keys = [f"email:{email}", f"ip:{request.remote or '-'}"]
-    wait = throttle.retry_after(keys)
+    address = request_address(request)
+    wait = throttle.retry_after(email, address)
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
         message = t.ngettext(
@@ -146,9 +154,15 @@ async def login(request: web.Request) -> web.StreamResponse:
             if needs_rehash(staff.password_hash):
                 staff.password_hash = await asyncio.to_thread(hash_password, password)
             await record_login(db, staff)
-            staff_id = staff.id
+            await delete_expired_sessions(db, idle=request.app[SESSION_IDLE])
+            token = await open_staff_session(
+                db,
+                staff.id,
+                address=address,
+                user_agent=request.headers.get("User-Agent", ""),
+            )
     if not ok:
-        throttle.failure(keys)
+        throttle.failure(email, address)
         return await _login_page(
             request,
             next_path=next_path,
@@ -156,9 +170,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             error=t.gettext("Wrong e-mail address or password."),
             status=401,
         )
-    throttle.success(keys[:1])
+    throttle.success(email)
     session = await new_session(request)  # a fresh session: no fixation
-    session[SESSION_USER] = staff_id
+    session[SESSION_TOKEN] = token
     csrf_token(session)
     raise web.HTTPSeeOther(next_path)
 
@@ -168,7 +182,12 @@ async def logout_form(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session on the server too: a copy of the cookie no longer signs anyone in."""
     session = await get_session(request)
+    token = session.get(SESSION_TOKEN)
+    if isinstance(token, str):
+        async with request.app[SESSIONMAKER]() as db, db.begin():
+            await end_session(db, token)
     session.invalidate()
     raise web.HTTPSeeOther("/login")
 
