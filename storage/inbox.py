@@ -193,8 +193,8 @@ async def applied_result(session: AsyncSession, key: UpdateKey) -> dict[str, Any
 async def mark_done(
     session: AsyncSession, bot_id: int, update_ids: Collection[int], *, now: datetime | None = None
 ) -> None:
-    """Applied and answered: the citizen's words and the answer are dropped, the id stays
-    (`KEEP_DONE`) so that a redelivery is recognised. Does not commit."""
+    """Applied and answered: the citizen's words, the answer and the chat are dropped, the
+    id stays (`KEEP_DONE`) so that a redelivery is recognised. Does not commit."""
     if not update_ids:
         return
     await session.execute(
@@ -203,11 +203,27 @@ async def mark_done(
         .values(
             status=UPDATE_DONE,
             done_at=now or utcnow(),
+            chat_id=None,
             payload=None,
             result=None,
             lease_until=None,
             last_error=None,
         )
+    )
+
+
+async def forget_chat(session: AsyncSession, chat_id: int) -> None:
+    """The citizen of this chat erased their data: the updates set aside unhandled (parked,
+    with their words) are deleted, and no finished one keeps the chat. Does not commit."""
+    await session.execute(
+        delete(InboxUpdate).where(
+            InboxUpdate.chat_id == chat_id, InboxUpdate.status == UPDATE_PARKED
+        )
+    )
+    await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.chat_id == chat_id, InboxUpdate.status == UPDATE_DONE)
+        .values(chat_id=None)
     )
 
 

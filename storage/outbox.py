@@ -21,13 +21,17 @@ locks: run a single dispatcher per SQLite database.
 
 from __future__ import annotations
 
+import html
+import json
 import random
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from sqlalchemy import (
+    Text,
     and_,
+    cast,
     exists,
     func,
     or_,
@@ -39,6 +43,7 @@ from sqlalchemy.orm import aliased
 from storage.clock import utcnow
 from storage.database import counts_by_status, dialect_insert, lease
 from storage.models import DEAD, PENDING, SENDING, SENT, STATUSES, OutboxMessage
+from storage.redaction import Identity
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 2.0
@@ -249,6 +254,36 @@ async def retry_dead(session: AsyncSession, message_id: int) -> bool:
     message.lease_until = None
     await session.flush()
     return True
+
+
+async def forget_messages(session: AsyncSession, *, chat_id: int, identity: Identity) -> int:
+    """Forget the messages to a citizen who erased their data, and those that name them.
+
+    A message to `chat_id`, or whose payload names the citizen (their full name, e-mail or
+    phone as a whole word: `Identity.pattern`), is deleted, sent or not: a citizen who erased
+    their data is not written to again. One being sent at this moment keeps its row for
+    its dispatcher, without chat or payload. Returns how many were forgotten. Does not
+    commit.
+    """
+    payload_text = cast(OutboxMessage.payload, Text)
+    candidates = or_(
+        OutboxMessage.chat_id == chat_id,
+        *(payload_text.contains(needle, autoescape=True) for needle in identity.needles()),
+    )
+    pattern = identity.pattern(name_parts=False)
+    forgotten = 0
+    for row in (await session.execute(select(OutboxMessage).where(candidates))).scalars():
+        written = html.unescape(json.dumps(row.payload, ensure_ascii=False))
+        if row.chat_id != chat_id and not pattern.search(written):
+            continue  # another person whose name contains theirs
+        forgotten += 1
+        if row.status == SENDING:
+            row.chat_id = None
+            row.payload = {}
+        else:
+            await session.delete(row)
+    await session.flush()
+    return forgotten
 
 
 async def outbox_row(session: AsyncSession, dedupe_key: str) -> OutboxMessage | None:

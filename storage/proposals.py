@@ -7,23 +7,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.clock import BRUSSELS, utcnow
 from storage.database import dialect_insert
+from storage.inbox import forget_chat
 from storage.models import (
-    UPDATE_PARKED,
     Citizen,
     Conversation,
-    InboxUpdate,
     Initiative,
     Proposal,
     ProposalEvent,
     ProposalMatch,
     ReferenceCounter,
 )
+from storage.outbox import forget_messages
+from storage.redaction import identity_of, redact
 
 
 @dataclass(frozen=True)
@@ -172,47 +173,56 @@ async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Pro
     return list(result.scalars())
 
 
-async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> int:
-    """Erase a citizen's personal data and anonymise their proposals.
+async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> list[Proposal]:
+    """Erase a citizen's personal data and anonymise their proposals; those proposals.
 
-    Contact fields, consents, the Telegram id, the conversation (with its draft) and the
-    messages the bot set aside unhandled (parked in the inbox, with their text) are
-    deleted; the proposals stay, without anything that points to the person. Returns the
-    number of proposals anonymised.
+    Deleted: the citizen's row with their Telegram id, the conversation (with its draft),
+    the messages the bot set aside unhandled (parked in the inbox), the citizen's own
+    replies to the staff, and every stored outgoing message to them or that names them
+    (`storage.outbox.forget_messages`: answers, contact details given to a coach, webhook
+    pushes). Cleared on each proposal: contact fields, location, consents and the key
+    that held the Telegram id. The staff's answers and notes stay, the citizen's name,
+    e-mail, phone and Telegram id replaced (`storage.redaction`). The proposals stay, for
+    the calls they were sent to, without anything that points to the person.
     """
     citizen = (
         await session.execute(select(Citizen).where(Citizen.telegram_user_id == telegram_user_id))
     ).scalar_one_or_none()
     now = utcnow()
-    anonymised = 0
-    if citizen is not None:
-        for proposal in await proposals_of(session, telegram_user_id):
-            proposal.contact_name = None
-            proposal.contact_email = None
-            proposal.contact_phone = None
-            proposal.consent_contact = False
-            proposal.consent_share = False
-            proposal.latitude = None
-            proposal.longitude = None
-            proposal.citizen_id = None
-            proposal.anonymised_at = now
-            session.add(
-                ProposalEvent(
-                    proposal_id=proposal.id, created_at=now, actor="citizen", kind="anonymised"
-                )
+    proposals = await proposals_of(session, telegram_user_id) if citizen is not None else []
+    identity = identity_of(
+        telegram_user_id,
+        [(p.contact_name, p.contact_email, p.contact_phone) for p in proposals],
+        [e.text for p in proposals for e in p.events if e.kind == "reply"],
+    )
+    pattern = identity.pattern()
+    for proposal in proposals:
+        proposal.contact_name = None
+        proposal.contact_email = None
+        proposal.contact_phone = None
+        proposal.consent_contact = False
+        proposal.consent_share = False
+        proposal.latitude = None
+        proposal.longitude = None
+        proposal.citizen_id = None
+        proposal.submission_key = f"erased-{proposal.id}"
+        proposal.anonymised_at = now
+        for event in proposal.events:
+            event.text = None if event.kind == "reply" else redact(event.text, pattern)
+        session.add(
+            ProposalEvent(
+                proposal_id=proposal.id, created_at=now, actor="citizen", kind="anonymised"
             )
-            anonymised += 1
-        await session.flush()
+        )
+    await session.flush()
+    if citizen is not None:
         await session.delete(citizen)
     conversation = await session.get(Conversation, telegram_user_id)
     if conversation is not None:
         await session.delete(conversation)
-    await session.execute(
-        delete(InboxUpdate).where(
-            InboxUpdate.chat_id == telegram_user_id, InboxUpdate.status == UPDATE_PARKED
-        )
-    )
-    return anonymised
+    await forget_chat(session, telegram_user_id)
+    await forget_messages(session, chat_id=telegram_user_id, identity=identity)
+    return proposals
 
 
 async def proposals_for_matching(session: AsyncSession, after_id: int = 0) -> list[Proposal]:

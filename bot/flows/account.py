@@ -145,15 +145,32 @@ class PausedStep(ReturningStep):
 
 
 class EraseConfirmStep(ReturningStep):
+    """Says what erasure deletes and what it keeps, and warns about proposals still under
+    review (the runner lists them in the draft as `_open`)."""
+
     name = "erase_confirm"
 
     def prompt(self, ctx: Context) -> Reply:
+        text = ctx._(
+            "<b>Erase your personal data?</b> Your name, contact details, location, Telegram "
+            "id, your draft and the messages you wrote to the staff will be deleted. Your "
+            "submitted proposals stay, without anything that points to you (their title, "
+            "description, commune and budget): the calls they were sent to are decided on "
+            "them. This cannot be undone."
+        )
+        still_open = ctx.draft.get("_open", [])
+        if still_open:
+            text += "\n\n" + ctx.t.ngettext(
+                "⚠️ Your proposal {references} is still being reviewed: once your data is "
+                "erased, the staff can no longer answer you or ask you about it. To stop it "
+                "instead, /withdraw it.",
+                "⚠️ Your proposals {references} are still being reviewed: once your data is "
+                "erased, the staff can no longer answer you or ask you about them. To stop "
+                "them instead, /withdraw them.",
+                len(still_open),
+            ).format(references=", ".join(still_open))
         return Reply(
-            ctx._(
-                "<b>Erase your personal data?</b> Your name, contact details, Telegram id and "
-                "your draft will be deleted. Your submitted proposals stay, anonymised. This "
-                "cannot be undone."
-            ),
+            text,
             [
                 [ctx.button(ctx._("🗑 Yes, erase my data"), "erase")],
                 [ctx.button(ctx._("No, keep everything"), "keep")],
@@ -165,6 +182,7 @@ class EraseConfirmStep(ReturningStep):
 
     async def on_button(self, ctx: Context, value: str) -> Outcome:
         if value == "keep":
+            ctx.draft.pop("_open", None)
             return advance(notice=ctx._("Nothing was erased."))
         if value != "erase":
             raise Invalid(ctx._("Please answer with the buttons below."))
@@ -172,8 +190,12 @@ class EraseConfirmStep(ReturningStep):
         return goto(
             "erased",
             notice=ctx.t.ngettext(
-                "Done: your personal data is erased and your proposal is anonymised.",
-                "Done: your personal data is erased and your {count} proposals are anonymised.",
+                "Done: your personal data is erased. Your proposal stays, anonymised: its "
+                "title, description, commune and budget, without your name, contact details "
+                "or messages.",
+                "Done: your personal data is erased. Your {count} proposals stay, anonymised: "
+                "their title, description, commune and budget, without your name, contact "
+                "details or messages.",
                 count,
             ).format(count=count)
             if count

@@ -370,6 +370,9 @@ class Runner:
             self._overlay(ctx, "language")
         elif name == "delete_me":
             self._overlay(ctx, "erase_confirm")
+            # Proposals still under review: the confirmation warns that staff will no
+            # longer be able to answer them.
+            ctx.draft["_open"] = [p.reference for p in await ctx.services.withdrawable()]
         elif name == "withdraw":
             withdrawable = await ctx.services.withdrawable()
             if not withdrawable:

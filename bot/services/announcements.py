@@ -65,6 +65,12 @@ class Announcer:
                 session, proposal, "proposal.status_changed", f"event:{event.id}", change
             )
 
+    async def anonymised(self, session: AsyncSession, proposal: Proposal) -> None:
+        """The citizen erased their data: the external back-office, which received their
+        contact details with the proposal, is told to erase them too (GDPR art. 19)."""
+        if self.webhook and not proposal.is_test:
+            await self._push(session, proposal, "proposal.anonymised", f"anonymised:{proposal.id}")
+
     async def _withdrawn(self, session: AsyncSession, proposal: Proposal) -> None:
         """The staff group's message and the coaches' alerts say so, without buttons."""
         await withdraw_alerts(session, proposal)

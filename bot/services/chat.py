@@ -96,4 +96,7 @@ class ChatServices:
 
     async def erase_me(self) -> int:
         self.erased = True
-        return await erase_citizen(self.session, self.user_id)
+        proposals = await erase_citizen(self.session, self.user_id)
+        for proposal in proposals:
+            await self.announcer.anonymised(self.session, proposal)
+        return len(proposals)

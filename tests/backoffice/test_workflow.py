@@ -18,6 +18,7 @@ from bot.services.announcements import Announcer
 from bot.services.review import apply_review
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
+from storage.proposals import erase_citizen
 from storage.staff import add_staff
 from storage.workflow import TransitionError, attach_citizen_reply, review
 from tests.factories import make_citizen, make_proposal
@@ -241,3 +242,27 @@ async def test_the_citizens_next_message_answers_a_needs_info(
         proposal = (await session.execute(select(Proposal))).scalar_one()
     assert reply.text == "Next to the playground of the Josaphat park."
     assert proposal.status == "in_review"
+
+
+async def test_no_answer_box_for_a_citizen_who_erased_their_data(
+    web: tuple[TestClient[Any, Any], str], engine: AsyncEngine
+) -> None:
+    client, reference = web
+    token = await csrf(client, reference)
+    async with create_sessionmaker(engine).begin() as session:
+        await erase_citizen(session, CITIZEN)
+    page = await (await client.get(f"/proposals/{reference}")).text()
+    assert 'id="citizen-erased"' in page and 'name="answer"' not in page
+    assert 'name="note"' in page and 'name="status"' in page
+    refused = await client.post(
+        f"/proposals/{reference}/review", data={"csrf_token": token, "answer": "Bonjour"}
+    )
+    assert refused.status == 409
+    assert "an answer cannot reach them" in await refused.text()
+    noted = await client.post(
+        f"/proposals/{reference}/review",
+        data={"csrf_token": token, "status": "in_review", "note": "dossier repris"},
+        allow_redirects=False,
+    )
+    assert noted.status == 303
+    assert [row.kind for row in await outbox(engine)] == ["webhook"]  # the status push only

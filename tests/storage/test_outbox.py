@@ -18,11 +18,13 @@ from storage.outbox import (
     backoff_delay,
     claim_due,
     enqueue,
+    forget_messages,
     mark_failed,
     mark_sent,
     outbox_stats,
     retry_dead,
 )
+from storage.redaction import identity_of
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -292,3 +294,40 @@ async def test_concurrent_claims_never_take_the_same_row(
     async with sessions() as session:
         stats = await outbox_stats(session, T0)
     assert (stats["pending"], stats["sending"]) == (6, 24)
+
+
+async def test_forget_messages_of_an_erased_citizen(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Their chat's messages and any message naming them go, whatever their status; one
+    being sent keeps its row for the dispatcher, emptied."""
+    identity = identity_of(42, [("Zoë Dupont", "zoe@example.org", "+32470123456")])
+    async with sessions.begin() as session:
+        for key, chat_id, payload in [
+            ("answer", 42, {"text": "Bonjour"}),
+            ("coach-contact", 7, {"text": "<b>Nom</b> : Zoë Dupont"}),
+            ("webhook", None, {"body": {"proposal": {"contact_email": "zoe@example.org"}}}),
+            ("sending", 9, {"text": "Tél. +32470123456"}),
+            ("other", 7, {"text": "Zoë Dupontel, 50%_off"}),  # another person: stays
+            ("unrelated", 8, {"text": "Bonjour"}),
+        ]:
+            await enqueue(
+                session, kind="telegram", chat_id=chat_id, payload=payload, dedupe_key=key, now=T0
+            )
+    await set_status(sessions, "answer", "sent")
+    await set_status(sessions, "sending", "sending")
+    async with sessions.begin() as session:
+        forgotten = await forget_messages(session, chat_id=42, identity=identity)
+    assert forgotten == 4
+    async with sessions() as session:
+        left = {m.dedupe_key: m for m in (await session.execute(select(OutboxMessage))).scalars()}
+    assert set(left) == {"sending", "other", "unrelated"}
+    assert left["sending"].payload == {} and left["sending"].chat_id is None
+
+
+async def set_status(sessions: async_sessionmaker[AsyncSession], key: str, status: str) -> None:
+    async with sessions.begin() as session:
+        row = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == key))
+        ).scalar_one()
+        row.status = status

@@ -438,6 +438,15 @@ async def review_proposal(request: web.Request) -> web.StreamResponse:
         proposal = await proposal_detail(db, reference)
         if proposal is None:
             return await error_page(request, 404, N_("There is no proposal with this reference."))
+        if answer and proposal.citizen_id is None:
+            return await error_page(
+                request,
+                409,
+                N_(
+                    "The citizen erased their data: an answer cannot reach them. Change the "
+                    "status or write an internal note instead."
+                ),
+            )
         try:
             await apply_review(
                 db,
