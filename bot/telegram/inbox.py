@@ -223,13 +223,9 @@ class InboxWorker:
         if error is None:
             self._done.append(key.update_id)  # recorded by the next claim (`_claim`)
             return
-        log.error(
-            "update %s (chat %s, attempt %d) failed",
-            key.update_id,
-            row.chat_id,
-            row.attempts,
-            exc_info=error,
-        )
+        # No chat id in the logs: they cannot be erased with the citizen's data (the inbox
+        # row, which can, names the chat while the update is unfinished).
+        log.error("update %s (attempt %d) failed", key.update_id, row.attempts, exc_info=error)
         status = None
         try:
             async with self.transaction() as session:
@@ -269,7 +265,7 @@ class InboxWorker:
                 await update.callback_query.answer()
             await self.application.bot.send_message(chat.id, text)
         except Exception:
-            log.exception("could not tell chat %s about update %s", chat.id, row.update_id)
+            log.exception("could not tell the citizen about update %s", row.update_id)
 
 
 class PollingError(Exception):
