@@ -256,25 +256,36 @@ async def retry_dead(session: AsyncSession, message_id: int) -> bool:
     return True
 
 
-async def forget_messages(session: AsyncSession, *, chat_id: int, identity: Identity) -> int:
-    """Forget the messages to a citizen who erased their data, and those that name them.
+async def forget_messages(
+    session: AsyncSession,
+    *,
+    identity: Identity,
+    chat_id: int | None = None,
+    dedupe_keys: Collection[str] = (),
+) -> int:
+    """Forget the messages about a citizen whose data is erased.
 
-    A message to `chat_id`, or whose payload names the citizen (their full name, e-mail or
-    phone as a whole word: `Identity.pattern`), is deleted, sent or not: a citizen who erased
-    their data is not written to again. One being sent at this moment keeps its row for
-    its dispatcher, without chat or payload. Returns how many were forgotten. Does not
+    A message to `chat_id` (the citizen erased everything), one of `dedupe_keys` (messages
+    about one proposal), or whose payload names the citizen (their full name, e-mail or
+    phone as a whole word: `Identity.pattern`) is deleted, sent or not: a citizen who
+    erased their data is not written to again. One being sent at this moment keeps its row
+    for its dispatcher, without chat or payload. Returns how many were forgotten. Does not
     commit.
     """
     payload_text = cast(OutboxMessage.payload, Text)
-    candidates = or_(
-        OutboxMessage.chat_id == chat_id,
-        *(payload_text.contains(needle, autoescape=True) for needle in identity.needles()),
-    )
+    conditions = [payload_text.contains(needle, autoescape=True) for needle in identity.needles()]
+    if dedupe_keys:
+        conditions.append(OutboxMessage.dedupe_key.in_(list(dedupe_keys)))
+    if chat_id is not None:
+        conditions.append(OutboxMessage.chat_id == chat_id)
+    if not conditions:
+        return 0
     pattern = identity.pattern(name_parts=False)
     forgotten = 0
-    for row in (await session.execute(select(OutboxMessage).where(candidates))).scalars():
+    for row in (await session.execute(select(OutboxMessage).where(or_(*conditions)))).scalars():
         written = html.unescape(json.dumps(row.payload, ensure_ascii=False))
-        if row.chat_id != chat_id and not pattern.search(written):
+        chosen = (chat_id is not None and row.chat_id == chat_id) or row.dedupe_key in dedupe_keys
+        if not chosen and not pattern.search(written):
             continue  # another person whose name contains theirs
         forgotten += 1
         if row.status == SENDING:

@@ -24,7 +24,7 @@ from storage.models import (
     ReferenceCounter,
 )
 from storage.outbox import forget_messages
-from storage.redaction import identity_of, redact
+from storage.redaction import Identity, identity_of, redact
 
 
 @dataclass(frozen=True)
@@ -173,47 +173,59 @@ async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Pro
     return list(result.scalars())
 
 
+def anonymise_proposal(
+    session: AsyncSession, proposal: Proposal, identity: Identity, *, now: datetime, actor: str
+) -> None:
+    """Take out of the proposal (its events loaded) what identifies its citizen: contact
+    fields, location, consents, the link to the citizen and the key that held their
+    Telegram id; their replies are deleted, the staff's answers and notes lose their name,
+    e-mail, phone and Telegram id (`storage.redaction`). The content stays. Does not commit.
+    """
+    pattern = identity.pattern()
+    proposal.contact_name = None
+    proposal.contact_email = None
+    proposal.contact_phone = None
+    proposal.consent_contact = False
+    proposal.consent_share = False
+    proposal.latitude = None
+    proposal.longitude = None
+    proposal.citizen_id = None
+    proposal.submission_key = f"erased-{proposal.id}"
+    proposal.anonymised_at = now
+    for event in proposal.events:
+        event.text = None if event.kind == "reply" else redact(event.text, pattern)
+    session.add(
+        ProposalEvent(proposal_id=proposal.id, created_at=now, actor=actor, kind="anonymised")
+    )
+
+
+def identity_of_proposals(telegram_user_id: int | None, proposals: Sequence[Proposal]) -> Identity:
+    """Who the citizen is, from their contact fields and what they wrote to the staff."""
+    return identity_of(
+        telegram_user_id,
+        [(p.contact_name, p.contact_email, p.contact_phone) for p in proposals],
+        [e.text for p in proposals for e in p.events if e.kind == "reply"],
+    )
+
+
 async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> list[Proposal]:
     """Erase a citizen's personal data and anonymise their proposals; those proposals.
 
     Deleted: the citizen's row with their Telegram id, the conversation (with its draft),
-    the messages the bot set aside unhandled (parked in the inbox), the citizen's own
-    replies to the staff, and every stored outgoing message to them or that names them
-    (`storage.outbox.forget_messages`: answers, contact details given to a coach, webhook
-    pushes). Cleared on each proposal: contact fields, location, consents and the key
-    that held the Telegram id. The staff's answers and notes stay, the citizen's name,
-    e-mail, phone and Telegram id replaced (`storage.redaction`). The proposals stay, for
-    the calls they were sent to, without anything that points to the person.
+    the messages the bot set aside unhandled (parked in the inbox), and every stored
+    outgoing message to them or that names them (`storage.outbox.forget_messages`:
+    answers, contact details given to a coach, webhook pushes); finished inbox rows lose
+    the chat. Each proposal is anonymised (`anonymise_proposal`): it stays, for the calls it
+    was sent to, without anything that points to the person.
     """
     citizen = (
         await session.execute(select(Citizen).where(Citizen.telegram_user_id == telegram_user_id))
     ).scalar_one_or_none()
     now = utcnow()
     proposals = await proposals_of(session, telegram_user_id) if citizen is not None else []
-    identity = identity_of(
-        telegram_user_id,
-        [(p.contact_name, p.contact_email, p.contact_phone) for p in proposals],
-        [e.text for p in proposals for e in p.events if e.kind == "reply"],
-    )
-    pattern = identity.pattern()
+    identity = identity_of_proposals(telegram_user_id, proposals)
     for proposal in proposals:
-        proposal.contact_name = None
-        proposal.contact_email = None
-        proposal.contact_phone = None
-        proposal.consent_contact = False
-        proposal.consent_share = False
-        proposal.latitude = None
-        proposal.longitude = None
-        proposal.citizen_id = None
-        proposal.submission_key = f"erased-{proposal.id}"
-        proposal.anonymised_at = now
-        for event in proposal.events:
-            event.text = None if event.kind == "reply" else redact(event.text, pattern)
-        session.add(
-            ProposalEvent(
-                proposal_id=proposal.id, created_at=now, actor="citizen", kind="anonymised"
-            )
-        )
+        anonymise_proposal(session, proposal, identity, now=now, actor="citizen")
     await session.flush()
     if citizen is not None:
         await session.delete(citizen)

@@ -31,7 +31,8 @@ EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 class Identity:
     """The values that identify one citizen."""
 
-    telegram_id: int
+    telegram_id: int | None
+    """None when the citizen is no longer known (only their proposal's fields)."""
     names: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
@@ -77,7 +78,10 @@ class Identity:
         alternatives = [re.escape(value) for value in sorted(self.emails, key=len, reverse=True)]
         alternatives += [_phone_pattern(phone) for phone in sorted(self.phones)]
         alternatives += [re.escape(part) for part in sorted(names, key=len, reverse=True)]
-        alternatives.append(re.escape(str(self.telegram_id)))
+        if self.telegram_id is not None:
+            alternatives.append(re.escape(str(self.telegram_id)))
+        if not alternatives:
+            return re.compile(r"(?!)")  # matches nothing
         return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
     def needles(self) -> set[str]:
@@ -111,7 +115,7 @@ def redact(text: str | None, pattern: re.Pattern[str]) -> str | None:
 
 
 def identity_of(
-    telegram_id: int,
+    telegram_id: int | None,
     contacts: Iterable[tuple[str | None, str | None, str | None]],
     written: Iterable[str | None] = (),
 ) -> Identity:

@@ -31,6 +31,8 @@ class FakeTelegram(BaseRequest):
         self.failing: list[str] = []
         """Methods whose next call fails as if Telegram could not be reached."""
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.documents: list[tuple[int, str, bytes]] = []
+        """Files sent: (chat id, file name, content)."""
         self._ids = itertools.count(1)
 
     async def initialize(self) -> None:
@@ -75,6 +77,17 @@ class FakeTelegram(BaseRequest):
                 message["reply_markup"] = params["reply_markup"]
             self.messages[(chat_id, message["message_id"])] = message
             result = message
+        elif name == "sendDocument":
+            assert request_data is not None and request_data.multipart_data
+            filename, content, _mime = request_data.multipart_data["document"]
+            self.documents.append((int(params["chat_id"]), filename, bytes(content)))
+            result = {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "from": BOT_USER,
+                "document": {"file_id": f"doc-{len(self.documents)}", "file_unique_id": "d"},
+            }
         elif name in ("editMessageText", "editMessageReplyMarkup"):
             key = (int(params["chat_id"]), int(params["message_id"]))
             message = self.messages[key]

@@ -23,6 +23,7 @@ from bot.backoffice.keys import (
     ANNOUNCER,
     DEFAULT_LANGUAGE,
     PREVIEW_CLIENT,
+    RETENTION,
     SESSION_IDLE,
     SESSIONMAKER,
     STAFF,
@@ -44,6 +45,7 @@ from bot.backoffice.pages.sessions import add_session_routes
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
 from bot.text.i18n import LANGUAGES, N_
+from storage.retention import DEFAULT_RETENTION, RetentionPolicy
 from storage.staff_sessions import SESSION_LIFETIME, signed_in
 
 HERE = Path(__file__).parent
@@ -174,6 +176,7 @@ def create_app(
     secure_cookie: bool = False,
     session_idle: timedelta = DEFAULT_SESSION_IDLE,
     trusted_proxies: Sequence[IPNetwork] = (),
+    retention: RetentionPolicy = DEFAULT_RETENTION,
     metrics_token: str | None = None,
     announcer: Announcer | None = None,
     preview_url: str | None = None,
@@ -185,6 +188,7 @@ def create_app(
     `announcer` tells the external back-office about status changes (webhook).
     `secure_cookie`: send the cookie over HTTPS only (the back-office is served by HTTPS).
     `session_idle`: a signed-in session unused this long ends (12 hours after sign-in at most).
+    `retention`: how long personal data is kept (each proposal's page says when it goes).
     `trusted_proxies`: reverse proxies whose X-Forwarded-For gives the client's address.
     `metrics_token` opens /metrics to `Authorization: Bearer <token>`; without it, 404.
     """
@@ -196,6 +200,7 @@ def create_app(
     app[THROTTLE] = throttle or LoginThrottle()
     app[SESSION_IDLE] = session_idle
     app[TRUSTED_PROXIES] = tuple(trusted_proxies)
+    app[RETENTION] = retention
     app[ANNOUNCER] = announcer or Announcer(staff_language=default_language)
     if preview_url is not None:
         app.cleanup_ctx.append(_preview_client(preview_url))

@@ -18,6 +18,7 @@ from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
 from bot.text.i18n import Translator
 from storage.models import StaffUser
+from storage.retention import RetentionPolicy
 
 BotUsername = Callable[[], Awaitable[str | None]]
 """Asks the Bot API for the bot's username (for coach invitation links); None if unknown."""
@@ -26,6 +27,8 @@ SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 SESSION_IDLE = web.AppKey("session_idle", timedelta)
 """Signed-in sessions unused this long end."""
+RETENTION = web.AppKey("retention", RetentionPolicy)
+"""How long personal data is kept (shown on each proposal's page)."""
 TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 """Reverse proxies whose X-Forwarded-For header is believed."""
 DEFAULT_LANGUAGE = web.AppKey("default_language", str)

@@ -6,10 +6,13 @@ citizen was on (kept in the draft as `_return`).
 
 from __future__ import annotations
 
-from bot.flows.base import Context, Invalid, Outcome, Reply, Step, advance, goto
+import json
+
+from bot.flows.base import Context, Document, Invalid, Outcome, Reply, Step, advance, goto
 from bot.flows.intake import DoneStep, new_draft
 from bot.text.labels import STATUS_LABELS
 from bot.text.markup import escape, shorten
+from bot.text.my_data import summary
 from storage.workflow import WITHDRAWABLE
 
 ANSWER_SHOWN = 300
@@ -28,22 +31,64 @@ def help_reply(ctx: Context) -> Reply:
             "/status – your proposals and their status\n"
             "/withdraw – withdraw a proposal you sent\n"
             "/language – change the language\n"
-            "/privacy – what is stored about you\n"
+            "/privacy – what is stored about you, and your rights\n"
+            "/my_data – a copy of your data\n"
             "/delete_me – erase your personal data"
         )
     )
 
 
 def privacy_reply(ctx: Context) -> Reply:
+    """The privacy notice (GDPR art. 13): who, why, what, who sees it, how long, rights."""
+    policy = ctx.services.data_policy
+    controller = (
+        escape(policy.controller)
+        if policy.controller
+        else ctx._("the organisation that runs this bot (not configured yet: ask the staff)")
+    )
     return Reply(
         ctx._(
-            "<b>Your data</b>\nWe store what you answer here (your idea, the place, and the "
-            "name and contact details you choose to give), your Telegram id to answer you, "
-            "and your language. Only the staff who handle the proposals read them. Your "
-            "contact details go to coaches and similar initiatives only if you agree.\n\n"
-            "/delete_me erases your personal data at any time; your proposals then stay, "
-            "without your name or contact."
+            "<b>Your data and your rights</b>\n"
+            "<b>Who is responsible:</b> {controller}.\n"
+            "<b>Why:</b> to turn your idea into a proposal, send it to the call it fits, "
+            "answer you, and show you similar initiatives. You give it by writing here, and "
+            "you can take it back at any time.\n"
+            "<b>What:</b> your answers (your idea, the place, the budget), the name and "
+            "contact details you choose to give, your messages to the staff, your Telegram "
+            "id to answer you, and your language.\n"
+            "<b>Who sees it:</b> the staff who handle the proposals. Coaches of local "
+            "initiatives read your proposal; they and similar initiatives get your contact "
+            "details only if you agree. Nothing is sold or used for advertising.\n"
+            "<b>How long:</b> an unfinished draft is deleted after {draft_days} days without "
+            "activity; your name, contact details and messages are erased {decided_days} "
+            "days after the decision on your proposal, which then stays without them.\n"
+            "<b>Your rights:</b> /my_data sends you a copy of your data, /delete_me erases "
+            "it. To correct it, object or ask anything else, write to the data controller.\n"
+            "<b>Complaints:</b> the Data Protection Authority (Autorité de protection des "
+            "données / Gegevensbeschermingsautoriteit), rue de la Presse 35, 1000 Brussels, "
+            "contact@apd-gba.be."
+        ).format(
+            controller=controller,
+            draft_days=ctx.t.number(policy.retention.drafts.days),
+            decided_days=ctx.t.number(policy.retention.decided.days),
         )
+    )
+
+
+async def my_data_reply(ctx: Context) -> Reply:
+    """Everything stored about the citizen, in two files: to read, and as JSON."""
+    copy, proposals = await ctx.services.my_data()
+    day = copy["exported_at"][:10]
+    return Reply(
+        ctx._(
+            "📦 <b>Your data</b>: everything stored about you, in two files: a summary to "
+            "read, and the same data as JSON. /privacy says why it is kept and for how long; "
+            "/delete_me erases it."
+        ),
+        documents=[
+            Document(f"my-data-{day}.txt", summary(ctx.t, copy, proposals)),
+            Document(f"my-data-{day}.json", json.dumps(copy, ensure_ascii=False, indent=2)),
+        ],
     )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.services.matcher import Similar
+from bot.services.retention import DataPolicy
 from bot.text.i18n import Translator
 from storage.models import Proposal
 from storage.proposals import NewProposal
@@ -44,12 +45,21 @@ class Button:
     data: str
 
 
+@dataclass(frozen=True)
+class Document:
+    """A text file sent after a reply's message (UTF-8)."""
+
+    filename: str
+    content: str
+
+
 @dataclass
 class Reply:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     replace: bool = False
     """Edit the message whose button was pressed instead of sending a new one."""
+    documents: list[Document] = field(default_factory=list)
 
 
 class Invalid(Exception):
@@ -109,6 +119,9 @@ class ChatPort(Protocol):
     matching, what others are told). `bot.services.chat.ChatServices` is the one the runner
     gives; steps know only this."""
 
+    data_policy: DataPolicy
+    """Who is responsible for the data and how long it is kept (/privacy)."""
+
     chat_id: int
     erased: bool
     """True once the citizen erased their data in this update (nothing more is stored)."""
@@ -126,6 +139,11 @@ class ChatPort(Protocol):
     async def attach_reply(self, text: str) -> str | None: ...
 
     async def erase_me(self) -> int: ...
+
+    async def my_data(self) -> tuple[dict[str, Any], list[Proposal]]:
+        """The citizen's copy of their data (`bot.text.my_data.data_copy`), and their
+        proposals."""
+        ...
 
 
 @dataclass

@@ -15,12 +15,14 @@ from typing import Any
 from bot.flows.account import (
     ACCOUNT_STEPS,
     help_reply,
+    my_data_reply,
     privacy_reply,
     status_reply,
 )
 from bot.flows.base import (
     Button,
     Context,
+    Document,
     Input,
     InputKind,
     Invalid,
@@ -35,6 +37,7 @@ from bot.services.announcements import Announcer
 from bot.services.chat import ChatServices
 from bot.services.coaching import CoachServices
 from bot.services.matcher import Matcher
+from bot.services.retention import NO_POLICY, DataPolicy
 from bot.services.staff_take import TakeResult, take
 from bot.text.i18n import Translator, language_from_telegram
 from storage.conversations import ConversationStore
@@ -101,6 +104,7 @@ def _reply_payload(reply: Reply) -> dict[str, Any]:
         "text": reply.text,
         "buttons": [[[b.label, b.data] for b in row] for row in reply.buttons],
         "replace": reply.replace,
+        "documents": [[d.filename, d.content] for d in reply.documents],
     }
 
 
@@ -109,6 +113,7 @@ def _reply_from_payload(payload: dict[str, Any]) -> Reply:
         payload["text"],
         [[Button(label, data) for label, data in row] for row in payload["buttons"]],
         replace=bool(payload["replace"]),
+        documents=[Document(name, content) for name, content in payload.get("documents", [])],
     )
 
 
@@ -122,14 +127,17 @@ class Runner:
         reference_prefix: str,
         announcer: Announcer | None = None,
         test_proposals: bool = False,
+        data_policy: DataPolicy = NO_POLICY,
     ) -> None:
-        """`test_proposals`: everything submitted is marked as a test (the preview bot)."""
+        """`test_proposals`: everything submitted is marked as a test (the preview bot).
+        `data_policy`: who is responsible for the data and how long it is kept (/privacy)."""
         self.store = store
         self.matcher = matcher
         self.default_language = default_language
         self.reference_prefix = reference_prefix
         self.announcer = announcer or Announcer(staff_language=default_language)
         self.test_proposals = test_proposals
+        self.data_policy = data_policy
         self.steps: dict[str, Step] = {**STEPS, **ACCOUNT_STEPS}
         # Coach accounts are real: the preview bot (test proposals) leaves them alone.
         self.coach = None if test_proposals else CoachFlow(default_language)
@@ -176,6 +184,7 @@ class Runner:
                     self.matcher,
                     self.announcer,
                     test_proposals=self.test_proposals,
+                    data_policy=self.data_policy,
                 )
                 result = await self._run(conversation, sender, inp, services)
             if update is not None:
@@ -382,10 +391,15 @@ class Runner:
                 return
             self._overlay(ctx, "withdraw")
             ctx.draft["_withdrawable"] = [[p.reference, p.title] for p in withdrawable]
-        elif name in ("help", "privacy", "status", "coach"):
+        elif name in ("help", "privacy", "status", "my_data", "coach"):
             # /coach from someone who is not a coach: the normal help
             info = {"help": help_reply, "coach": help_reply, "privacy": privacy_reply}.get(name)
-            result.replies.append(info(ctx) if info else await status_reply(ctx))
+            if info is not None:
+                result.replies.append(info(ctx))
+            else:
+                result.replies.append(
+                    await (my_data_reply if name == "my_data" else status_reply)(ctx)
+                )
             if step not in FINISHED:
                 result.replies.append(self._prompt(ctx))
             return

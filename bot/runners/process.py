@@ -33,11 +33,13 @@ from bot.services.announcements import Announcer
 from bot.services.catalogue import seed_starter_catalogue
 from bot.services.coach_alerts import run_digests
 from bot.services.matcher import Matcher
+from bot.services.retention import DataPolicy, run_retention
 from bot.telegram.application import TelegramBot, build_bot, serving, telegram_rate_limiter
 from bot.telegram.bot_api import UsernameLookup
 from bot.telegram.webhook import ensure_webhook, webhook_app
 from storage.conversations import ConversationStore
 from storage.database import create_engine, create_sessionmaker, migrate
+from storage.retention import RetentionPolicy
 from storage.staff import staff_count
 
 log = logging.getLogger("intake")
@@ -82,6 +84,16 @@ def announcer(settings: Settings) -> Announcer:
     )
 
 
+def data_policy(settings: Settings) -> DataPolicy:
+    return DataPolicy(
+        controller=settings.data_controller,
+        retention=RetentionPolicy(
+            drafts=timedelta(days=settings.retention_draft_days),
+            decided=timedelta(days=settings.retention_decided_days),
+        ),
+    )
+
+
 def citizen_runner(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -90,6 +102,11 @@ def citizen_runner(
 ) -> Runner:
     """The conversations, over the database; `test_proposals` for the preview bot (its
     proposals are tests and announce nothing)."""
+    if settings.data_controller is None and not settings.demo and not test_proposals:
+        log.warning(
+            "DATA_CONTROLLER is not set: /privacy cannot name who is responsible for the "
+            "citizens' data"
+        )
     return Runner(
         ConversationStore(sessionmaker),
         Matcher(),
@@ -97,6 +114,7 @@ def citizen_runner(
         reference_prefix=settings.reference_prefix,
         announcer=None if test_proposals else announcer(settings),
         test_proposals=test_proposals,
+        data_policy=data_policy(settings),
     )
 
 
@@ -143,6 +161,7 @@ async def start_web(
         secure_cookie=settings.secure_cookie,
         session_idle=timedelta(minutes=settings.backoffice_session_idle_minutes),
         trusted_proxies=settings.trusted_proxies,
+        retention=data_policy(settings).retention,
         metrics_token=settings.metrics_token,
         announcer=announcer(settings),
         preview_url=preview_url,
@@ -224,6 +243,9 @@ async def serve_dispatcher(settings: Settings) -> None:
             await asyncio.gather(
                 dispatcher(settings, sessionmaker, bot).run(stop),
                 run_digests(sessionmaker, stop),  # coaches' daily digests, into the outbox
+                run_retention(
+                    sessionmaker, data_policy(settings).retention, announcer(settings), stop
+                ),
             )
     finally:
         await engine.dispose()
@@ -300,6 +322,10 @@ async def serve(settings: Settings) -> None:
                 dispatcher(settings, sessionmaker, application.bot).run(dispatch_stop)
             )
             digesting = asyncio.create_task(run_digests(sessionmaker, dispatch_stop))
+            retention = data_policy(settings).retention
+            retaining = asyncio.create_task(
+                run_retention(sessionmaker, retention, announcer(settings), dispatch_stop)
+            )
             log.info("bot started against %s", base_url)
             if settings.demo:
                 chat = asyncio.create_task(
@@ -316,6 +342,7 @@ async def serve(settings: Settings) -> None:
             dispatch_stop.set()
             await dispatching
             await digesting
+            await retaining
     finally:
         if emulator is not None:
             await emulator.cleanup()

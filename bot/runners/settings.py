@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     """Reverse proxies in front of the back-office (addresses or networks, comma-separated,
     e.g. 127.0.0.1,10.0.0.0/8): only their X-Forwarded-For header is believed, for the
     sign-in throttle and the sessions page. Unset: the connection's own address is used."""
+    data_controller: str | None = None
+    """Who is responsible for citizens' data, as /privacy names them: the organisation, its
+    address and a contact for data protection (e.g. "Bruxelles Environnement, Avenue du
+    Port 86C/3000, 1000 Bruxelles – privacy@environnement.brussels")."""
+    retention_draft_days: int = Field(default=90, ge=1, le=3650)
+    """A conversation unused this many days is deleted, with its unfinished draft."""
+    retention_decided_days: int = Field(default=365, ge=1, le=3650)
+    """A proposal's personal data is erased this many days after its last decision
+    (accepted, rejected or withdrawn); the proposal stays, anonymised."""
     staff_chat_id: int | None = None
     """A Telegram group where each new proposal is posted with a "take it" button."""
     backoffice_webhook_url: str | None = None
@@ -97,6 +106,7 @@ class Settings(BaseSettings):
         "backoffice_webhook_secret",
         "metrics_token",
         "telegram_webhook_secret",
+        "data_controller",
         mode="before",
     )
     @classmethod

@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.announcements import Announcer
 from bot.services.matcher import Matcher, Similar
+from bot.services.retention import NO_POLICY, DataPolicy
+from bot.text.my_data import Sharing, data_copy
 from matching.similar import Query
+from storage.access import citizen_record
+from storage.clock import utcnow
 from storage.models import Proposal
 from storage.proposals import (
     NewMatch,
@@ -44,6 +48,7 @@ class ChatServices:
     matcher: Matcher
     announcer: Announcer
     test_proposals: bool = False
+    data_policy: DataPolicy = NO_POLICY
     erased: bool = False
 
     async def similar(self, draft: dict[str, Any], language: str) -> list[Similar]:
@@ -93,6 +98,13 @@ class ChatServices:
         """Attach the message to the proposal the staff asked more about; its reference."""
         proposal = await attach_citizen_reply(self.session, self.user_id, text)
         return proposal.reference if proposal else None
+
+    async def my_data(self) -> tuple[dict[str, Any], list[Proposal]]:
+        record = await citizen_record(self.session, self.user_id)
+        sharing = Sharing(
+            staff_group=self.announcer.staff_chat_id is not None, webhook=self.announcer.webhook
+        )
+        return data_copy(record, sharing, now=utcnow()), record.proposals
 
     async def erase_me(self) -> int:
         self.erased = True

@@ -20,6 +20,11 @@ from storage.workflow import citizen_chat, review
 TOLD_TO_THE_CITIZEN = ("status", "answer")
 
 
+def review_key(event_id: int) -> str:
+    """The outbox key of the message that tells the citizen about a review event."""
+    return f"review:{event_id}"
+
+
 async def apply_review(
     session: AsyncSession,
     announcer: Announcer,
@@ -53,6 +58,6 @@ async def apply_review(
                     proposal.language, proposal.reference, proposal.title, proposal.status, answer
                 )
             },
-            dedupe_key=f"review:{told[0].id}",
+            dedupe_key=review_key(told[0].id),
         )
     return events

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "language": N_("Change the language"),
     "help": N_("How this works"),
     "privacy": N_("What is stored about me"),
+    "my_data": N_("Get a copy of my data"),
     "delete_me": N_("Erase my personal data"),
 }
 

@@ -13,6 +13,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -183,6 +184,9 @@ class TelegramFrontend:
             await asyncio.gather(_answer(query, result.toast), self._update_pressed(query, result))
         for reply in result.replies:
             await context.bot.send_message(chat.id, reply.text, reply_markup=keyboard(reply))
+            for document in reply.documents:
+                upload = InputFile(document.content.encode("utf-8"), filename=document.filename)
+                await context.bot.send_document(chat.id, upload)
         if result.coach_commands is not None:
             await set_coach_commands(context.bot, chat.id, result.coach_commands)
 

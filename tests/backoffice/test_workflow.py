@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from bot.services.announcements import Announcer
 from bot.services.review import apply_review
+from bot.text.i18n import Translator
+from storage.clock import utcnow
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from storage.proposals import erase_citizen
@@ -258,7 +261,7 @@ async def test_no_answer_box_for_a_citizen_who_erased_their_data(
         f"/proposals/{reference}/review", data={"csrf_token": token, "answer": "Bonjour"}
     )
     assert refused.status == 409
-    assert "an answer cannot reach them" in await refused.text()
+    assert "an answer cannot reach the citizen" in await refused.text()
     noted = await client.post(
         f"/proposals/{reference}/review",
         data={"csrf_token": token, "status": "in_review", "note": "dossier repris"},
@@ -266,3 +269,18 @@ async def test_no_answer_box_for_a_citizen_who_erased_their_data(
     )
     assert noted.status == 303
     assert [row.kind for row in await outbox(engine)] == ["webhook"]  # the status push only
+
+
+async def test_staff_see_when_the_personal_data_goes(
+    web: tuple[TestClient[Any, Any], str],
+) -> None:
+    client, reference = web
+    page = await (await client.get(f"/proposals/{reference}")).text()
+    assert "kept while the proposal is open, then 365 days after the decision" in page
+    await client.post(
+        f"/proposals/{reference}/review",
+        data={"csrf_token": await csrf(client, reference), "status": "rejected"},
+    )
+    page = await (await client.get(f"/proposals/{reference}")).text()
+    decided = utcnow() + timedelta(days=365)
+    assert f"Personal data erased on {Translator('en').date(decided)}" in page

@@ -31,7 +31,14 @@ from bot.backoffice.common import (
     request_address,
     translator,
 )
-from bot.backoffice.keys import ANNOUNCER, SESSION_IDLE, SESSIONMAKER, STAFF, THROTTLE
+from bot.backoffice.keys import (
+    ANNOUNCER,
+    RETENTION,
+    SESSION_IDLE,
+    SESSIONMAKER,
+    STAFF,
+    THROTTLE,
+)
 from bot.backoffice.pages.coaches import coach_feedback
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
@@ -42,6 +49,7 @@ from matching.calls import all_calls
 from matching.communes import sorted_for_language
 from matching.themes import theme_ids, theme_label
 from storage.models import Proposal
+from storage.retention import RetentionPolicy, decided_at
 from storage.review import (
     SORTS,
     STATUSES,
@@ -78,6 +86,11 @@ EVENT_KINDS = {
     "taken": N_("Taken in hand in the staff group"),
 }
 ANSWER_LIMIT = 3000
+ACTORS = {
+    "citizen": N_("the citizen"),
+    "retention": N_("the retention period"),
+}
+"""Who wrote an event when it was not a staff member (whose e-mail address is shown)."""
 
 
 # ------------------------------------------------------------------ labels
@@ -354,6 +367,25 @@ def _similar_choice(t: Translator, similar: dict[str, Any] | None) -> str:
     return str(similar)
 
 
+def _retention_notice(t: Translator, proposal: Proposal, policy: RetentionPolicy) -> str | None:
+    """When the proposal's personal data goes (None once it is gone)."""
+    if proposal.anonymised_at is not None:
+        return None
+    days = policy.decided.days
+    decided = decided_at(proposal)
+    if decided is None:
+        return t.ngettext(
+            "Personal data kept while the proposal is open, then %(num)d day after the decision.",
+            "Personal data kept while the proposal is open, then %(num)d days after the decision.",
+            days,
+        ) % {"num": days}
+    return t.ngettext(
+        "Personal data erased on %(date)s (%(num)d day after the decision).",
+        "Personal data erased on %(date)s (%(num)d days after the decision).",
+        days,
+    ) % {"date": t.date(policy.erasure_date(decided)), "num": days}
+
+
 async def proposal_page(request: web.Request) -> web.Response:
     t = translator(request)
     reference = request.match_info["reference"]
@@ -385,7 +417,7 @@ async def proposal_page(request: web.Request) -> web.Response:
     events = [
         {
             "when": t.datetime(event.created_at),
-            "actor": t.gettext("the citizen") if event.actor == "citizen" else event.actor,
+            "actor": t.gettext(ACTORS[event.actor]) if event.actor in ACTORS else event.actor,
             "kind": t.gettext(EVENT_KINDS[event.kind]) if event.kind in EVENT_KINDS else event.kind,
             "from": status_label(t, event.from_status) if event.from_status else None,
             "to": status_label(t, event.to_status) if event.to_status else None,
@@ -397,6 +429,10 @@ async def proposal_page(request: web.Request) -> web.Response:
         request,
         "proposal.html",
         {
+            "retention": _retention_notice(t, proposal, request.app[RETENTION]),
+            "erased_by_retention": any(
+                e.kind == "anonymised" and e.actor == "retention" for e in proposal.events
+            ),
             "p": proposal,
             "row": _row(t, proposal),
             "carrier": t.gettext(ACTOR_KINDS.get(proposal.carrier, proposal.carrier)),
@@ -443,8 +479,8 @@ async def review_proposal(request: web.Request) -> web.StreamResponse:
                 request,
                 409,
                 N_(
-                    "The citizen erased their data: an answer cannot reach them. Change the "
-                    "status or write an internal note instead."
+                    "The personal data of this proposal was erased: an answer cannot reach the "
+                    "citizen. Change the status or write an internal note instead."
                 ),
             )
         try:
