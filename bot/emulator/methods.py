@@ -282,8 +282,25 @@ def _send_location(state: EmulatorState, params: dict[str, Any]) -> Any:
     )
 
 
+TEXT_PREVIEW_BYTES = 64 * 1024
+
+
+def _document_fields(upload: object, name: str) -> dict[str, Any]:
+    """What the terminal shows of a document: its name and, for an uploaded text file, its
+    text (a chat app would let the user open it)."""
+    fields: dict[str, Any] = {"file_name": name}
+    data = upload.get("content") if isinstance(upload, dict) else None
+    if isinstance(data, bytes) and len(data) <= TEXT_PREVIEW_BYTES:
+        try:
+            fields["file_text"] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return fields
+
+
 def _send_media(state: EmulatorState, params: dict[str, Any], kind: str) -> Any:
     chat_id = chat_id_param(params)
+    event_fields: dict[str, Any] = {}
     assert chat_id is not None
     if params.get(kind) in (None, ""):
         raise bad_request(f"there is no {kind} in the request")
@@ -304,6 +321,7 @@ def _send_media(state: EmulatorState, params: dict[str, Any], kind: str) -> Any:
             "file_unique_id": file_id,
             "file_name": name or "document",
         }
+        event_fields.update(_document_fields(upload, name or "document"))
     if caption:
         plain, entities = format_text(state, caption, parse_mode, caption=True)
         content["caption"] = plain
@@ -312,7 +330,14 @@ def _send_media(state: EmulatorState, params: dict[str, Any], kind: str) -> Any:
     markup = validate_reply_markup(params.get("reply_markup"))
     message = _bot_message(state, chat_id, params, content)
     return _commit_bot_message(
-        state, chat_id, message, raw_text=caption, parse_mode=parse_mode, markup=markup, media=kind
+        state,
+        chat_id,
+        message,
+        raw_text=caption,
+        parse_mode=parse_mode,
+        markup=markup,
+        media=kind,
+        **event_fields,
     )
 
 

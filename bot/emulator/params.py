@@ -47,7 +47,7 @@ async def read_params(request: web.Request) -> dict[str, Any]:
             form = await request.post()
             for key, value in form.items():
                 if isinstance(value, web.FileField):
-                    params[key] = {"uploaded_file": value.filename}
+                    params[key] = {"uploaded_file": value.filename, "content": value.file.read()}
                 else:
                     params[key] = value
     return {k: _decode_value(k, v) for k, v in params.items()}

@@ -134,6 +134,18 @@ def _buttons_lines(markup: Any) -> list[str]:
     return lines
 
 
+PREVIEW_LINES = 40
+
+
+def _preview(text: str) -> str:
+    """The start of a text file sent by the bot, framed."""
+    lines = text.rstrip("\n").split("\n")
+    shown = lines[:PREVIEW_LINES]
+    if len(lines) > PREVIEW_LINES:
+        shown.append(f"… ({len(lines) - PREVIEW_LINES} more lines)")
+    return "\n".join("│ " + line for line in shown)
+
+
 def render_event(event: dict[str, Any], *, ansi: bool = False) -> str | None:
     """How one emulator event is shown in the terminal (None: nothing to show)."""
     kind = event.get("kind")
@@ -146,6 +158,10 @@ def render_event(event: dict[str, Any], *, ansi: bool = False) -> str | None:
         location = event.get("location")
         if isinstance(location, dict):
             body = f"(location) {location.get('latitude')}, {location.get('longitude')}"
+        elif event.get("file_name"):
+            body = f"({event['media']} {event['file_name']}) {body}".rstrip()
+            if isinstance(event.get("file_text"), str):
+                body += "\n" + _preview(event["file_text"])
         elif event.get("media"):
             body = f"({event['media']}) {body}".rstrip()
         header = "bot (edited):" if kind == "edit" else "bot:"

@@ -35,7 +35,7 @@ from telegram.request import HTTPXRequest
 from bot.emulator.client import EmulatorClient, EmulatorError
 from bot.emulator.markup import parse_html
 from bot.emulator.state import EmulatorState
-from bot.emulator.terminal import html_to_terminal, run_terminal_chat
+from bot.emulator.terminal import html_to_terminal, render_event, run_terminal_chat
 
 TOKEN = "123456:EMULATOR-test-token"
 USER = 4242
@@ -321,6 +321,8 @@ async def test_media_markup_edits_and_reset(bot: Bot, client: EmulatorClient) ->
 
     events = await client.events(USER)
     assert [e["text"] for e in events[:3]] == ["<b>Carte</b>", "CSV", None]
+    assert (events[1]["file_name"], events[1]["file_text"]) == ("export.csv", "a;b\n")
+    assert render_event(events[1]) == "bot: (document export.csv) CSV\n     │ a;b"
     assert events[2]["location"] == {"latitude": 50.85, "longitude": 4.35}
     assert events[-1]["kind"] == "edit" and events[-1]["reply_markup"] is None
     last = events[-1]["seq"]
