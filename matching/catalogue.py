@@ -46,6 +46,7 @@ PROBLEMS: dict[str, str] = {
     ),
     "bad_csv": "the CSV is malformed (line {line}): {detail}",
     "bad_json": "the JSON is malformed (line {line}): {detail}",
+    "too_deep": "the JSON is nested too deeply to be a catalogue (a list of objects)",
     "not_a_list": "the JSON must be a list of objects with the catalogue's keys",
 }
 """Why a file or a row is refused, in English for the command line; other readers translate
@@ -143,16 +144,27 @@ def _json_rows(text: str) -> list[dict[str, Any]]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise CatalogueError(problem("bad_json", line=error.lineno, detail=error.msg)) from None
+    except RecursionError:
+        # Arrays or objects nested deeper than the interpreter's recursion limit (about a
+        # thousand levels): valid JSON, but never a catalogue, whose values are at most a
+        # list inside an object inside the list.
+        raise CatalogueError(problem("too_deep")) from None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise CatalogueError(problem("not_a_list"))
     return value
+
+
+SCALARS = (str, int, float)
+"""What a cell may hold. A list or an object there is refused, never turned into text:
+`str` would recurse through it as deep as the parser did, so the parser's limit would no
+longer be the only one to hold."""
 
 
 def _text(row: Mapping[str, Any], key: str) -> str:
     value = row.get(key)
     if value is None:
         return ""
-    if not isinstance(value, str | int | float):
+    if not isinstance(value, SCALARS):
         raise RowError(problem("not_text", field=key))
     return " ".join(str(value).split()) if key != "description" else str(value).strip()
 
@@ -166,6 +178,8 @@ def _themes(value: Any) -> tuple[str, ...]:
     elif isinstance(value, list):
         items = value
     else:
+        raise RowError(problem("bad_themes"))
+    if not all(isinstance(item, SCALARS) for item in items):
         raise RowError(problem("bad_themes"))
     themes = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
     unknown = [t for t in themes if t not in theme_ids()]
@@ -223,7 +237,8 @@ def _validate(rows: list[dict[str, Any]]) -> tuple[list[InitiativeRecord], list[
     rejections: list[Rejection] = []
     seen: set[str] = set()
     for number, row in enumerate(rows, start=1):
-        external_id = str(row.get("external_id") or "").strip() or None
+        given_id = row.get("external_id")
+        external_id = (str(given_id).strip() or None) if isinstance(given_id, SCALARS) else None
         try:
             record = _record(row)
         except RowError as error:

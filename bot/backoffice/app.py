@@ -109,7 +109,8 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     413,
                     N_("This file is too large: 16 MB at most. Split it and send the parts."),
                 )
-            except ValueError:  # a multipart body without its boundary, or a nameless field
+            except (ValueError, LookupError):  # a multipart body without its boundary, a
+                # nameless field, or a charset Python does not know
                 return await error_page(
                     request,
                     400,
@@ -161,6 +162,15 @@ def _preview_client(url: str) -> Callable[[web.Application], AsyncIterator[None]
     return context
 
 
+class SessionCookies(EncryptedCookieStorage):
+    """aiohttp-session's encrypted cookie, where a cookie that cannot be one (bytes that are
+    not ASCII, which the library would fail to encode back) means no session."""
+
+    def load_cookie(self, request: web.Request) -> str | None:
+        cookie = super().load_cookie(request)
+        return cookie if cookie is None or cookie.isascii() else None
+
+
 def _fernet_key(secret_key: bytes) -> bytes:
     if len(secret_key) < 32:
         raise ValueError("the back-office secret key needs at least 32 bytes")
@@ -206,7 +216,7 @@ def create_app(
         app.cleanup_ctx.append(_preview_client(preview_url))
     setup_session(
         app,
-        EncryptedCookieStorage(
+        SessionCookies(
             _fernet_key(secret_key),
             cookie_name=COOKIE_NAME,
             max_age=SESSION_MAX_AGE,

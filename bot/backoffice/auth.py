@@ -189,8 +189,12 @@ def csrf_token(session: Session) -> str:
 
 
 def csrf_valid(session: Session, supplied: object) -> bool:
+    """True when `supplied` is the session's token. A token is ASCII: a header with other
+    bytes (which aiohttp keeps as surrogates, that cannot be encoded back) is refused."""
     expected = session.get(CSRF_SESSION_KEY)
     if not isinstance(expected, str) or not expected or not isinstance(supplied, str):
+        return False
+    if not supplied.isascii():
         return False
     return hmac.compare_digest(expected.encode(), supplied.encode())
 

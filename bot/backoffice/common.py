@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -117,6 +118,19 @@ async def error_page(request: web.Request, status: int, message: str) -> web.Res
     )
 
 
+PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
+"""A page number in a query string: digits only, nine at most, as in the API. A longer one
+would take the database's offset past its integers (a 500); no list has that many pages."""
+
+
+def page_number(text: str) -> int | None:
+    """The page `text` names, from 1; None when it names none."""
+    if not PAGE_NUMBER.fullmatch(text):
+        return None
+    page = int(text)
+    return page if page >= 1 else None
+
+
 class QueryReader:
     """Reads a list page's query string: valid values are kept in `params` (for the page
     links), bad ones are dropped with a notice in the staff member's language."""
@@ -144,11 +158,8 @@ class QueryReader:
 
     def page(self) -> int:
         text = self.query.get("page", "1").strip() or "1"
-        try:
-            page = int(text)
-            if page < 1:
-                raise ValueError
-        except ValueError:
+        page = page_number(text)
+        if page is None:
             self.notices.append(
                 self.t.gettext("“%(value)s” is not a page number; the first page is shown.")
                 % {"value": text[:60]}

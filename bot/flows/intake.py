@@ -247,7 +247,12 @@ class WhereStep(Step):
         return goto("where_confirm")
 
     async def on_location(self, ctx: Context, latitude: float, longitude: float) -> Outcome:
-        found = nearest_commune(latitude, longitude)
+        try:
+            found = nearest_commune(latitude, longitude)
+        except ValueError:
+            # Not a point on Earth (latitude 200, NaN): Telegram should never send one, but
+            # the emulator or a forged update can; bad input like any other at this step.
+            raise Invalid(ctx._("Please write a postcode or the name of a commune.")) from None
         if found is None:
             raise Invalid(
                 ctx._(

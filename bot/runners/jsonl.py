@@ -29,6 +29,8 @@ def _parse(line: str) -> dict[str, Any]:
         value = json.loads(line)
     except json.JSONDecodeError as error:
         raise LineError(f"not JSON: {error.msg}") from None
+    except RecursionError:
+        raise LineError("JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise LineError("expected a JSON object")
     return value

@@ -81,8 +81,8 @@ def add_webhook_route(app: web.Application, path: str, worker: InboxWorker, secr
             return web.Response(status=403, text="Forbidden")
         try:
             data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            data = None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            data = None  # RecursionError: nested deeper than Telegram ever sends
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return web.Response(status=400, text="Bad Request: not an update")
         try:

@@ -425,6 +425,12 @@ async def test_upload_lists_rejected_lines_in_the_staff_language(
         ),
         (b"", "empty.csv", "The file is empty."),
         (b'[{"external_id": "ok-1", "name": "x"', "broken.json", "The JSON is malformed"),
+        (b"[" * 100_000 + b"]" * 100_000, "deep.json", "nested too deeply to be a catalogue"),
+        (
+            b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+            "deep.json",
+            "nested too deeply to be a catalogue",
+        ),
         (
             (HEADER + "ok-1,Un bon rang\n").encode(),
             "catalogue.txt",
@@ -518,6 +524,7 @@ def import_problems() -> list[Problem]:
         (b"a,b\n1,2\n", "csv"),
         (b"external_id,name\n1," + b"x" * 140_000 + b"\n", "csv"),
         (b"[{", "json"),
+        (b"[" * 100_000 + b"]" * 100_000, "json"),
         (b'{"a": 1}', "json"),
         (b"x", "xml"),
     ]:

@@ -339,10 +339,12 @@ async def test_dead_letters_by_pages(
     first = await page(reviewer, "/outbox")
     second = await page(reviewer, "/outbox?page=2")
     beyond = await page(reviewer, "/outbox?page=9")
+    absurd = await page(reviewer, "/outbox?page=99999999999999999999")  # no page: the first
     assert first.count('action="/outbox/') == 50 and 'href="/outbox?page=2"' in first
     assert second.count('action="/outbox/') == 2 and 'href="/outbox"' in second
     assert "page 2 of 2" in second
     assert "page 2 of 2" in beyond and beyond.count('action="/outbox/') == 2
+    assert "page 1 of 2" in absurd and absurd.count('action="/outbox/') == 50
 
 
 # ------------------------------------------------------------------ incoming messages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -348,6 +349,28 @@ async def test_location_outside_the_region_is_refused(make_chat: Any, engine: As
     await chat.send(DESCRIPTION)
     await chat.send_location(51.2194, 4.4025)  # Antwerp
     assert "outside the Brussels-Capital Region" in chat.last_text()
+
+
+@pytest.mark.parametrize(
+    ("latitude", "longitude"),
+    [(200.0, 4.35), (50.85, -500.0), (math.nan, 4.35), (50.85, math.inf)],
+)
+async def test_a_location_that_is_no_point_on_earth_gets_the_steps_hint(
+    make_chat: Any, engine: AsyncEngine, latitude: float, longitude: float
+) -> None:
+    """Coordinates out of range, NaN or infinite are bad input like any other at the
+    "where" step: its hint (not "could not handle your message"), and the chat goes on."""
+    chat = make_chat("en")
+    await start(chat)
+    await chat.send(TITLE)
+    await chat.send(DESCRIPTION)
+    await chat.send_location(latitude, longitude)
+    assert "Please write a postcode or the name of a commune." in chat.last_text()
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.step == "where" and "latitude" not in stored.draft
+    await chat.send("1030")
+    stored = await conversation(engine, chat.user_id)
+    assert stored is not None and stored.draft["commune"] == "21015"
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,9 @@ def test_bad_rows_are_rejected_with_a_reason(row: str, reason: str) -> None:
         (b"{not json", "json", "malformed"),
         (b'{"external_id": "x"}', "json", "list of objects"),
         (b"x", "xml", "must end in .csv or .json"),
+        (b"[" * 100_000 + b"]" * 100_000, "json", "nested too deeply"),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "json", "nested too deeply"),
+        (b'[{"external_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]", "json", "too deeply"),
     ],
 )
 def test_unreadable_files_are_refused_whole(data: bytes, format: str, message: str) -> None:
@@ -91,6 +94,33 @@ def test_json_catalogue() -> None:
     records, rejected = parse_catalogue(data, "json")
     assert [r.external_id for r in records] == ["j1"] and records[0].commune == "21015"
     assert rejected[0].external_id == "j2" and "must be text" in rejected[0].reason
+
+
+def test_values_nested_just_under_the_parsers_limit_are_refused_row_by_row() -> None:
+    """The deepest nesting the parser still reads (found by trying: it depends on the stack)
+    is refused row by row, and its values are never turned into text (`SCALARS`)."""
+
+    def catalogue(depth: int) -> bytes:
+        deep = "[" * depth + "]" * depth
+        rows = [
+            f'{{"external_id": {deep}, "name": "n"}}',
+            f'{{"external_id": "e2", "name": "n", "themes": [{deep}]}}',
+        ]
+        return ("[" + ", ".join(rows) + "]").encode()
+
+    depth = 1000  # over the default recursion limit: the first tries are refused whole
+    while True:
+        try:
+            records, rejected = parse_catalogue(catalogue(depth), "json")
+            break
+        except CatalogueError as refused:
+            assert refused.problem.code == "too_deep"
+            depth -= 1
+    assert depth > 900 and records == []
+    assert [(r.external_id, r.problem.code) for r in rejected] == [
+        (None, "not_text"),
+        ("e2", "bad_themes"),
+    ]
 
 
 def test_starter_catalogue_is_valid() -> None:

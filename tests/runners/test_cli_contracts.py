@@ -65,13 +65,15 @@ def test_bad_lines_get_an_error_in_their_place() -> None:
             "not json",
             {"id": 2, "text": 5},
             {"id": 3, "text": "ok", "language": "de"},
+            "[" * 100_000 + "]" * 100_000,
             {"id": 4, "text": "Un jardin partagé"},
         ),
     )
     assert result.returncode == 1
     answers = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [a.get("id") for a in answers] == [None, 2, 3, 4]
-    assert all("error" in a for a in answers[:3]) and "themes" in answers[3]
+    assert [a.get("id") for a in answers] == [None, 2, 3, None, 4]
+    assert all("error" in a for a in answers[:4]) and "themes" in answers[4]
+    assert answers[3]["error"] == "line 4: JSON nested too deeply"
 
 
 def test_find_similar_contract_across_languages() -> None:

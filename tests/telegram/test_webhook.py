@@ -135,6 +135,16 @@ async def test_a_request_without_the_right_secret_is_refused_and_nothing_stored(
 async def test_a_body_that_is_not_an_update_is_a_bad_request(served: Served) -> None:
     assert await post(served.urls[0], ["not", "an", "update"]) == 400
     assert await post(served.urls[0], {"message": {}}) == 400
+    deep = '{"update_id": 1, "message": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            served.urls[0],
+            data=deep,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        ) as response,
+    ):
+        assert response.status == 400
 
 
 async def test_an_update_python_telegram_bot_cannot_read_is_stored_not_refused(

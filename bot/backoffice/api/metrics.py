@@ -117,8 +117,10 @@ async def snapshot(request: web.Request) -> Snapshot:
 
 
 def _bearer(request: web.Request) -> str | None:
+    """The bearer token sent, if any. A token is ASCII: a header with other bytes (which
+    aiohttp keeps as surrogates, that cannot be encoded back) carries none."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+    return token.strip() if scheme.lower() == "bearer" and token.isascii() else None
 
 
 async def metrics(request: web.Request) -> web.Response:

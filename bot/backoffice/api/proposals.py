@@ -98,8 +98,12 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
             401, "unauthorized", N_("An API token is needed: Authorization: Bearer <token>.")
         )
         return _error_response(request, error, {hdrs.WWW_AUTHENTICATE: REALM})
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        token = await authenticate_api_token(db, supplied)
+    token = None
+    # Tokens are ASCII. Other bytes in the header (aiohttp keeps them as surrogates, which
+    # cannot be encoded back for the hash) name no token.
+    if supplied.isascii():
+        async with request.app[SESSIONMAKER]() as db, db.begin():
+            token = await authenticate_api_token(db, supplied)
     if token is None:
         error = ApiError(401, "invalid_token", N_("This API token is unknown or revoked."))
         challenge = REALM + ', error="invalid_token"'

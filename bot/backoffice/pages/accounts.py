@@ -194,10 +194,12 @@ async def end_account_sessions(request: web.Request) -> web.StreamResponse:
     if staff_id == request[STAFF].id:  # your own: on your sessions page, keeping this one
         raise web.HTTPSeeOther("/sessions")
     async with request.app[SESSIONMAKER]() as db, db.begin():
-        if await staff_by_id(db, staff_id) is None:
-            status, message = RULE_ERRORS["not_found"]
-            return await _staff_page(request, error=message, status=status)
-        await end_sessions_of(db, staff_id)
+        found = await staff_by_id(db, staff_id) is not None
+        if found:
+            await end_sessions_of(db, staff_id)
+    if not found:  # the page reads the database: after this transaction has ended
+        status, message = RULE_ERRORS["not_found"]
+        return await _staff_page(request, error=message, status=status)
     raise web.HTTPSeeOther("/staff?done=sessions")
 
 

@@ -109,6 +109,10 @@ IMPORT_MESSAGES: dict[str, str] = {
     ),
     "bad_csv": N_("The CSV is malformed at line %(line)s (%(detail)s)."),
     "bad_json": N_("The JSON is malformed at line %(line)s (%(detail)s)."),
+    "too_deep": N_(
+        "The JSON is nested too deeply to be a catalogue. It must be a list of objects with "
+        "the catalogue's keys."
+    ),
     "not_a_list": N_("The JSON must be a list of objects with the catalogue's keys."),
 }
 

@@ -200,10 +200,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 def _id(request: web.Request) -> int:
-    text = request.match_info["id"]
-    if not text.isdigit():
-        raise web.HTTPNotFound()
-    return int(text)
+    return int(request.match_info["id"])
 
 
 async def coach_feedback(request: web.Request, proposal_id: int) -> dict[str, Any]:
@@ -234,6 +231,8 @@ def add_coach_routes(app: web.Application, bot_username: BotUsername | None = No
     app[BOT_USERNAME] = bot_username or _unknown_username
     app.router.add_get("/coaches", coaches_page, name="coaches")
     app.router.add_post("/coaches/invite", invite, name="coach_invite")
-    app.router.add_post("/coaches/{id}/invite", new_link, name="coach_new_link")
-    app.router.add_post("/coaches/{id}/remove", remove, name="coach_remove")
-    app.router.add_post("/coaches/invites/{id}/revoke", revoke, name="coach_invite_revoke")
+    # Ids of at most nine digits, as on the other pages: a longer number would overflow the
+    # database's integers (a 500), and the router answers 404 for anything else.
+    app.router.add_post(r"/coaches/{id:\d{1,9}}/invite", new_link, name="coach_new_link")
+    app.router.add_post(r"/coaches/{id:\d{1,9}}/remove", remove, name="coach_remove")
+    app.router.add_post(r"/coaches/invites/{id:\d{1,9}}/revoke", revoke, name="coach_invite_revoke")

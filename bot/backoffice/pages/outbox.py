@@ -14,7 +14,7 @@ from aiohttp import web
 from babel.dates import format_timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.backoffice.common import pagination, render, require_role, translator
+from bot.backoffice.common import page_number, pagination, render, require_role, translator
 from bot.backoffice.keys import SESSIONMAKER
 from bot.backoffice.pages.proposals import PER_PAGE
 from bot.text.i18n import Translator
@@ -48,7 +48,7 @@ def _int_query(request: web.Request, name: str) -> int | None:
 
 async def outbox_page(request: web.Request) -> web.Response:
     t = translator(request)
-    page = max(1, _int_query(request, "page") or 1)
+    page = page_number(request.query.get("page", "")) or 1
     async with request.app[SESSIONMAKER]() as db:
         letters, total = await dead_letters(db, page=page, per_page=PER_PAGE)
         pages = max(1, math.ceil(total / PER_PAGE))
