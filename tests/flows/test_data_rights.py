@@ -20,6 +20,7 @@ from storage.conversations import ConversationStore
 from storage.database import create_sessionmaker
 from storage.models import Proposal
 from storage.retention import RetentionPolicy
+from tests.flows.test_commands import to_review
 from tests.flows.test_erasure import NAME, PHONE_STORED, PHONE_TYPED, live_a_proposal
 
 CONTROLLER = "Bruxelles Environnement, Avenue du Port 86C/3000, 1000 Bruxelles"
@@ -103,29 +104,10 @@ async def test_my_data_sends_everything_stored_readable_and_as_json(
 
 async def test_my_data_after_erasure_holds_nothing_of_the_proposal(make_chat: Any) -> None:
     chat = make_chat("en", user_id=88_002)
-    await live_a_proposal_in_english(chat)
+    await to_review(chat, contact=None)
+    await chat.press("Submit")
     await chat.send("/delete_me")
     await chat.press("Yes, erase")
     await chat.send("/my_data")
     copy = json.loads(chat.telegram.documents[-1][2])
     assert copy["proposals"] == [] and copy["language"] is None
-
-
-async def live_a_proposal_in_english(chat: Any) -> None:
-    await chat.send("/start")
-    await chat.press("Start")
-    await chat.send("A shared vegetable garden in our street")
-    await chat.send("Raised beds and a compost for the neighbours, with the school nearby.")
-    await chat.send("1030")
-    await chat.press("informal group")
-    await chat.press("continue")
-    await chat.choose("Food")
-    await chat.press("Done")
-    if "Mine is different" in str(chat.buttons()):
-        await chat.press("Mine is different")
-    await chat.press("don't know")
-    await chat.press("staff decide")
-    await chat.press("Skip")
-    await chat.press("Skip")
-    await chat.press("Yes")
-    await chat.press("Submit")
