@@ -142,7 +142,7 @@ def _delivery_text(menu: Menu) -> str:
     coach = menu.coach
     if coach.mode == DIGEST:
         return menu._("one digest a day at {time} (Brussels time)").format(
-            time=coach.digest_time.strftime("%H:%M")
+            time=menu.t.time(coach.digest_time)
         )
     return menu._("each proposal as soon as it arrives")
 
@@ -615,9 +615,7 @@ def _awaiting(screen: object, coach: Coach) -> str | None:
 
 
 def _digest_toast(menu: Menu, chosen: time) -> str:
-    return menu._("Your digest will arrive every day at {time}.").format(
-        time=chosen.strftime("%H:%M")
-    )
+    return menu._("Your digest will arrive every day at {time}.").format(time=menu.t.time(chosen))
 
 
 def _reply(text: str, buttons: list[list[dict[str, str]]]) -> Reply:

@@ -265,7 +265,7 @@ def _why_text(t: Translator, why: dict[str, Any], names: dict[int, str]) -> str:
         except KeyError:
             name = refnis
         things.append(t.gettext("the commune {commune}").format(commune=name))
-    text = t.gettext("Why you receive this: you follow {things}.").format(things="; ".join(things))
+    text = t.gettext("Why you receive this: you follow {things}.").format(things=", ".join(things))
     if why.get("region"):
         text += " " + t.gettext("This proposal is for the whole region.")
     return escape(text)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import gettext
 from datetime import datetime
+from datetime import time as time_of_day
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
 
 from storage.clock import BRUSSELS
@@ -25,6 +26,18 @@ BABEL_LOCALES: dict[str, str] = {"fr": "fr_BE", "nl": "nl_BE", "en": "en"}
 
 Language = Literal["fr", "nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("fr", "nl", "en")
+
+
+TIME_PATTERNS: dict[str, tuple[str, str]] = {
+    "fr": ("H'\u00a0h\u00a0'mm", "H'\u00a0h'"),
+    "nl": ("H.mm'\u00a0uur'", "H'\u00a0uur'"),
+    "en": ("HH:mm", "HH:mm"),
+}
+"""A time of day in a sentence, as (pattern with minutes, pattern on the hour): "18 h 30" and
+"18 h", "18.30 uur" and "18 uur", "18:30". Buttons keep "18:30", which the parser accepts."""
+
+DATETIME_PATTERNS: dict[str, str] = {"fr": "dd/MM/yyyy HH:mm", "nl": "dd/MM/yyyy HH:mm"}
+"""Timestamps in tables, with 4-digit years (babel's "short" gives "5/03/26 18:30" in fr_BE)."""
 
 
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
@@ -81,8 +94,19 @@ class Translator:
     def date(self, moment: datetime) -> str:
         return format_date(moment.astimezone(BRUSSELS), format="medium", locale=self.locale)
 
+    def time(self, moment: time_of_day | datetime) -> str:
+        """A time of day in a sentence: "18 h 30", "18 h" (fr); "18.30 uur", "18 uur" (nl);
+        "18:30" (en). A datetime is shown in Brussels time; seconds are dropped."""
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(BRUSSELS).time()
+        with_minutes, on_the_hour = TIME_PATTERNS[self.language]
+        pattern = on_the_hour if moment.minute == 0 else with_minutes
+        return format_time(moment.replace(tzinfo=None), format=pattern, locale=self.locale)
+
     def datetime(self, moment: datetime) -> str:
-        return format_datetime(moment.astimezone(BRUSSELS), format="short", locale=self.locale)
+        """A timestamp in Brussels time: "05/03/2026 18:30" (fr, nl), babel's short format (en)."""
+        pattern = DATETIME_PATTERNS.get(self.language, "short")
+        return format_datetime(moment.astimezone(BRUSSELS), format=pattern, locale=self.locale)
 
 
 def all_catalogs_compiled() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,31 @@ def test_translations_keep_placeholders_and_tags(language: str) -> None:
 def test_compiled_catalog_is_used(language: str) -> None:
     step = Translator(language).gettext("Step {number} of {total}")
     assert step != "Step {number} of {total}"
+
+
+@pytest.mark.parametrize(
+    ("language", "half_past", "on_the_hour", "morning"),
+    [
+        ("fr", "18\u00a0h\u00a030", "18\u00a0h", "7\u00a0h\u00a005"),
+        ("nl", "18.30\u00a0uur", "18\u00a0uur", "7.05\u00a0uur"),
+        ("en", "18:30", "18:00", "07:05"),
+    ],
+)
+def test_a_time_of_day_in_a_sentence(
+    language: str, half_past: str, on_the_hour: str, morning: str
+) -> None:
+    t = Translator(language)
+    assert t.time(time(18, 30)) == half_past
+    assert t.time(time(18, 0)) == on_the_hour
+    assert t.time(time(7, 5, 59)) == morning
+    # a moment is shown in Brussels time: UTC+1 in winter, UTC+2 in summer
+    assert t.time(datetime(2026, 3, 5, 17, 30, tzinfo=UTC)) == half_past
+    assert t.time(datetime(2026, 7, 1, 16, 30, tzinfo=UTC)) == half_past
+
+
+@pytest.mark.parametrize("language", ["fr", "nl"])
+def test_timestamps_have_four_digit_years(language: str) -> None:
+    t = Translator(language)
+    assert t.datetime(datetime(2026, 3, 5, 17, 30, tzinfo=UTC)) == "05/03/2026 18:30"
+    assert t.datetime(datetime(2026, 7, 1, 16, 30, tzinfo=UTC)) == "01/07/2026 18:30"
+    assert t.datetime(datetime(2026, 12, 31, 23, 5, tzinfo=UTC)) == "01/01/2027 00:05"

@@ -99,7 +99,7 @@ def _row(t: Translator, coach: Coach, now: Any) -> dict[str, Any]:
         "themes": [_theme(t, v) for v in coach.followed(THEME)],
         "communes": [_commune(t, v) for v in coach.followed(COMMUNE)],
         "delivery": (
-            t.gettext("daily digest at %(time)s") % {"time": coach.digest_time.strftime("%H:%M")}
+            t.gettext("daily digest at %(time)s") % {"time": t.time(coach.digest_time)}
             if coach.mode == DIGEST
             else t.gettext("as they come")
         ),
