@@ -71,6 +71,9 @@ class Commune:
         else the single name; French and anything else → the French name.
         """
         base = _base_language(language)
+        shown = _DISPLAY_NAMES.get(self.refnis)
+        if shown:
+            return shown.get(base, shown["fr"])
         if base == "nl":
             return self.name_nl
         if base == "en" and self.name_nl != self.name_fr:
@@ -153,12 +156,16 @@ def commune_by_refnis(refnis: str) -> Commune:
 
 
 def sorted_for_language(language: str) -> list[Commune]:
-    """The communes sorted alphabetically by their :meth:`Commune.name` in *language*.
+    """The communes sorted alphabetically by their official name in *language* (Dutch, else
+    French), so that "Stad Brussel" is found where people look for Brussel.
 
     The collation ignores accents, case and hyphens (via :func:`matching.text.fold`),
     so "Évere" would sort with "Evere" and "Sint-Gillis" as "sint gillis".
     """
-    return sorted(all_communes(), key=lambda c: (fold(c.name(language)), c.refnis))
+    dutch = _base_language(language) == "nl"
+    return sorted(
+        all_communes(), key=lambda c: (fold(c.name_nl if dutch else c.name_fr), c.refnis)
+    )
 
 
 def communes_for_postcode(postcode: str) -> tuple[Commune, ...]:
@@ -205,6 +212,12 @@ _EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
 # people refer to the whole region or the postal locality ("1030 Bruxelles"):
 # such a *weak* hit is dropped whenever another commune is found in the text,
 # and never narrows a shared postcode down.
+_DISPLAY_NAMES: dict[str, dict[str, str]] = {
+    # "Bruxelles" alone reads as the Region, next to "the whole Region": the commune is
+    # shown by the name people use to tell them apart (the official names stay input).
+    "21004": {"fr": "Bruxelles-Ville", "nl": "Stad Brussel", "en": "City of Brussels"},
+}
+
 _WEAK_ALIASES: dict[str, tuple[str, ...]] = {
     BRUXELLES: ("bruxelles", "brussel", "brussels", "bxl", "brux"),
 }

@@ -180,7 +180,7 @@ async def test_four_charts_that_count_what_the_list_counts(admin: Client) -> Non
     assert themes[ODD_THEME] == (1, None)  # an unknown theme has no filter to link to
     communes = {label: (value, link) for label, value, link in bars(found["commune"])}
     assert communes == {
-        "Bruxelles / Brussel": (2, "/proposals?commune=21004"),
+        "City of Brussels": (2, "/proposals?commune=21004"),
         "Whole region": (1, None),
         "No commune given": (1, None),
     }
@@ -239,7 +239,7 @@ async def test_the_dashboard_speaks_the_staff_members_language(admin: Client) ->
     await admin.post("/language", data={"csrf_token": token, "language": "fr", "next": "/"})
     body = await page(admin, "/")
     communes = {label for label, _v, _h in bars(charts(body)["commune"])}
-    assert "Bruxelles" in communes
+    assert "Bruxelles-Ville" in communes
     assert table(body, "outbox")["oldest"] == "5\xa0heures"
 
 

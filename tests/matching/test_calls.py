@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from matching.calls import ProposalFacts, _load, all_calls, eligible_calls
+from matching.calls import ProposalFacts, _load, all_calls, eligible_calls, near_misses
 
 TODAY = date(2026, 11, 26)
 
@@ -76,3 +76,31 @@ budget_max_eur = 1000
     facts = ProposalFacts("21015", False, "individual", (), 50_000)
     assert ids(facts, calls=calls) == ["open"]
     assert calls["open"].name("nl") == "Ouvert"
+
+
+def test_near_misses_say_which_single_answer_keeps_a_call_out() -> None:
+    individual = ProposalFacts("21015", False, "individual", ("food",), 500_000)
+    misses = [(m.call.id, m.why) for m in near_misses(individual, TODAY)]
+    assert misses == [
+        ("inspirons_coup_de_pouce", "budget_high"),
+        ("inspirons_projet", "carrier"),
+    ]  # the large project (budget and carrier) is two answers away; Ixelles is elsewhere
+    region = ProposalFacts(None, True, "individual", ("food",), 200_000)
+    assert ("ixelles_main_a_la_pate", "commune") in [
+        (m.call.id, m.why) for m in near_misses(region, TODAY)
+    ]
+    fits = ProposalFacts("21015", False, "association", ("food",), 200_000)
+    assert [m.call.id for m in near_misses(fits, TODAY)] == [
+        "inspirons_projet",
+        "inspirons_grand_projet",
+    ]  # too small for them, and it fits others: said only when nothing fits
+
+
+def test_funders_are_named_in_each_language() -> None:
+    call = all_calls()["inspirons_projet"]
+    assert (call.funder("fr"), call.funder("nl")) == (
+        "Bruxelles Environnement",
+        "Leefmilieu Brussel",
+    )
+    one = _load('[x]\nname = { fr = "X" }\nfunder = "Asbl X"\nbudget_max_eur = 1\n')["x"]
+    assert one.funder("nl") == "Asbl X"

@@ -469,7 +469,7 @@ async def call_list(request: web.Request) -> web.Response:
             {
                 "id": call.id,
                 "name": call.name(t.language),
-                "funder": call.funder,
+                "funder": call.funder(t.language),
                 "url": call.url,
                 "where": (
                     ", ".join(sorted(commune_label(t, c) for c in call.communes))
