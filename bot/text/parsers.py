@@ -8,9 +8,11 @@ in the citizen's language.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Literal
 
@@ -24,8 +26,10 @@ __all__ = [
     "NAME_MAX_LENGTH",
     "TITLE_MAX_LENGTH",
     "TITLE_MIN_LENGTH",
+    "BudgetRange",
     "ParseError",
     "ParseErrorCode",
+    "display_phone",
     "parse_budget",
     "parse_contact",
     "parse_description",
@@ -138,14 +142,52 @@ def _parse_amount(number: str) -> tuple[Decimal, int]:
     return Decimal(f"{digits}.{fraction or '0'}"), len(fraction)
 
 
-def parse_budget(text: str, language: str) -> int:
-    """Parse an amount in euros typed by a citizen; return it in euro **cents**.
+@dataclass(frozen=True)
+class BudgetRange:
+    """What a citizen wrote as a budget, in euro cents: one amount (``low == high``) or a
+    range ("entre 2000 et 3000", "2 à 3k"), for the flow to ask which."""
+
+    low_cents: int
+    high_cents: int
+
+    @property
+    def is_range(self) -> bool:
+        return self.low_cents != self.high_cents
+
+
+# Words around an amount that only say it is an estimate or a ceiling ("environ 2 500 €",
+# "ongeveer 1500 euro", "maybe 5000?", "2500 € max"): the amount is what counts.
+_HEDGES = (
+    "environ|à peu près|a peu pres|approximativement|plus ou moins|peut-être|peut-etre|"
+    "peut être|autour de|jusqu['’]à|jusqu['’]a|au maximum|maximum|max\\.?|env\\.?|vers|"
+    "ongeveer|zo['’]n|rond de|rondom|rond|misschien|plusminus|pakweg|hooguit|maximaal|"
+    "about|around|approximately|approx\\.?|roughly|maybe|perhaps|up to|at most|some|"
+    "more or less|or so|circa|ca\\.?|\\+/-|\\+-|±|~"
+)
+_LEADING_HEDGE_RE = re.compile(rf"^(?:{_HEDGES})(?:\s+|(?=[0-9€]))")
+_TRAILING_HEDGE_RE = re.compile(rf"\s+(?:{_HEDGES})$")
+_RANGE_RE = re.compile(
+    r"^(?:(?:entre|de|tussen|van|between|from)\s+)?"
+    r"(?P<low>[0-9][0-9 .,]*?\s?k?)\s*"
+    r"(?:-|–|—|\bà\b|\ba\b|\bet\b|\ben\b|\btot\b|\bto\b|\band\b|\btill\b"
+    r"|\bou\b|\bof\b|\bor\b)"
+    r"\s*(?P<high>[0-9].*)$"
+)
+
+
+def parse_budget(text: str, language: str) -> BudgetRange:
+    """Parse an amount in euros typed by a citizen, or a range of two; in euro **cents**.
 
     Accepted, in any of fr/nl/en: ``"2500"``, ``"2.500"``, ``"2 500 €"`` (also
     with the no-break spaces U+00A0/U+202F that babel prints), ``"2500,50"``,
     ``"2.500,50"``, ``"2,500.50"``, ``"€ 3.500,-"``, ``"2,5k"``, ``"3K"``,
-    ``"EUR 3500"``, ``"3500 euros"``, ``"15000€"``, ``"1,000"``, ``"0,5k"`` … A
-    leading "+" and a sentence-ending "." are ignored.
+    ``"EUR 3500"``, ``"3500 euros"``, ``"15000€"``, ``"€1,500"``, ``"0,5k"`` … A
+    leading "+" and a sentence-ending "." "?" or "!" are ignored, and so are the words
+    that make it an estimate ("environ", "ongeveer", "about", "maybe", "max" …).
+
+    Ranges: "entre 2000 et 3000", "2000-3000", "2 à 3k" (the "k" of the second amount
+    also applies to a smaller first one), "tussen 2000 en 3000", "between 2000 and
+    3000", "2000 or 3000": low and high, in that order.
 
     Separators: when both "." and "," appear the last one is the decimal
     separator; one of them repeated is a thousands separator; a single one
@@ -159,9 +201,9 @@ def parse_budget(text: str, language: str) -> int:
     At most two decimals (``"2500,125"`` → TOO_PRECISE); with a "k" suffix the
     resulting amount must be whole cents (``"1,2345k"`` = 1 234,50 €).
 
-    Errors (:class:`ParseError`): EMPTY (blank), UNPARSABLE (letters, several
-    numbers, ranges, anything else), TOO_PRECISE, ZERO, NEGATIVE ("-200"),
-    TOO_LARGE (above 10 000 000 €; param ``maximum_cents``).
+    Errors (:class:`ParseError`): EMPTY (blank), UNPARSABLE (letters, two numbers
+    without a range word between them, anything else), TOO_PRECISE, ZERO, NEGATIVE
+    ("-200"), TOO_LARGE (above 10 000 000 €; param ``maximum_cents``).
     """
     del language  # see the docstring: the rules do not depend on it
     cleaned = unicodedata.normalize("NFKC", text).strip()
@@ -170,8 +212,29 @@ def parse_budget(text: str, language: str) -> int:
     if len(cleaned) > _MAX_BUDGET_INPUT:
         raise ParseError(ParseErrorCode.UNPARSABLE)
     # NFKC has already turned U+00A0, U+202F, U+2007, U+2009 … into plain spaces.
-    cleaned = _CURRENCY_RE.sub(" ", cleaned.lower()).removesuffix(".")  # end of sentence
-    cleaned = " ".join(cleaned.split())
+    cleaned = _CURRENCY_RE.sub(" ", cleaned.lower())
+    cleaned = " ".join(cleaned.split()).rstrip("?!.…").strip()  # end of sentence
+    while True:
+        unhedged = _TRAILING_HEDGE_RE.sub("", _LEADING_HEDGE_RE.sub("", cleaned)).strip()
+        if unhedged == cleaned:
+            break
+        cleaned = unhedged
+    found = _RANGE_RE.fullmatch(cleaned)
+    if found is None:
+        amount = _parse_one_amount(cleaned)
+        return BudgetRange(amount, amount)
+    low_text, high_text = found.group("low").strip(), found.group("high").strip()
+    if high_text.endswith("k") and not low_text.endswith("k"):
+        # "2 à 3k": both in thousands, unless the first is already larger ("500 - 3k")
+        with contextlib.suppress(ParseError):
+            if _parse_one_amount(low_text) < _parse_one_amount(high_text[:-1].strip()):
+                low_text += "k"
+    low, high = sorted((_parse_one_amount(low_text), _parse_one_amount(high_text)))
+    return BudgetRange(low, high)
+
+
+def _parse_one_amount(cleaned: str) -> int:
+    """One amount, lower-cased, without currency or hedges; in cents."""
     negative = cleaned[:1] in ("-", "\u2212")
     if negative or cleaned[:1] == "+":
         cleaned = cleaned[1:].lstrip()
@@ -253,6 +316,22 @@ def parse_phone(text: str) -> str:
     if not acceptable:
         raise ParseError(ParseErrorCode.INVALID_PHONE)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(e164: str) -> str:
+    """A stored number as people write it: "0470 12 34 56" in Belgium, "+33 6 12 34 56 78"
+    abroad; anything unreadable as it is."""
+    try:
+        number = phonenumbers.parse(e164, "BE")
+    except phonenumbers.NumberParseException:
+        return e164
+    national = phonenumbers.region_code_for_number(number) == "BE"
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if national
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)
 
 
 def parse_contact(text: str) -> tuple[Literal["email", "phone"], str]:

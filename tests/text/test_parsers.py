@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bot.text.parsers import (
     BUDGET_MAXIMUM_CENTS,
+    BudgetRange,
     ParseError,
     ParseErrorCode,
     parse_budget,
@@ -147,7 +148,62 @@ NNBSP = "\u202f"
 )
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_parse_budget(text: str, cents: int, language: str) -> None:
-    assert parse_budget(text, language) == cents
+    assert parse_budget(text, language) == BudgetRange(cents, cents)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        # what people write around an estimate
+        ("environ 2 500 €", 250_000),
+        ("Environ 2500", 250_000),
+        ("à peu près 3000 euros", 300_000),
+        ("peut-être 5000 ?", 500_000),
+        ("2 500 € environ", 250_000),
+        ("max 3500 €", 350_000),
+        ("2500 € max.", 250_000),
+        ("jusqu’à 15 000 €", 1_500_000),
+        ("ongeveer 1500 euro", 150_000),
+        ("zo'n 2.000 euro", 200_000),
+        ("misschien 800", 80_000),
+        ("about 5000", 500_000),
+        ("maybe 5000?", 500_000),
+        ("roughly €2,500", 250_000),
+        ("around 3k", 300_000),
+        ("~2500", 250_000),
+        ("± 2500 €", 250_000),
+        ("€1,500", 150_000),
+        ("€1,500!", 150_000),
+    ],
+)
+def test_parse_budget_estimates(text: str, cents: int) -> None:
+    assert parse_budget(text, "fr") == BudgetRange(cents, cents)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("entre 2000 et 3000", 200_000, 300_000),
+        ("entre 2000 et 3000 €", 200_000, 300_000),
+        ("de 2 000 à 3 000 €", 200_000, 300_000),
+        ("2 à 3k", 200_000, 300_000),
+        ("2 à 3 k€", 200_000, 300_000),
+        ("500 - 3k", 50_000, 300_000),
+        ("2000-3000", 200_000, 300_000),
+        ("2000 - 3000", 200_000, 300_000),
+        ("2.000 – 3.000 €", 200_000, 300_000),
+        ("3000 ou 2000", 200_000, 300_000),
+        ("tussen 2000 en 3000", 200_000, 300_000),
+        ("van € 2.000 tot € 3.000", 200_000, 300_000),
+        ("between 2000 and 3000", 200_000, 300_000),
+        ("€2,000 to €3,000", 200_000, 300_000),
+        ("about 2k or 3k", 200_000, 300_000),
+        ("environ 2 à 3k", 200_000, 300_000),
+    ],
+)
+def test_parse_budget_ranges(text: str, low: int, high: int) -> None:
+    found = parse_budget(text, "fr")
+    assert found == BudgetRange(low, high) and found.is_range
 
 
 @pytest.mark.parametrize(
@@ -156,19 +212,16 @@ def test_parse_budget(text: str, cents: int, language: str) -> None:
         ("", ParseErrorCode.EMPTY),
         ("   ", ParseErrorCode.EMPTY),
         ("\n", ParseErrorCode.EMPTY),
-        # letters, several numbers, ranges, garbage
+        # letters, several numbers without a range word, garbage
+        ("environ", ParseErrorCode.UNPARSABLE),
+        ("entre deux et trois mille", ParseErrorCode.UNPARSABLE),
+        ("2000 - 3000 - 4000", ParseErrorCode.UNPARSABLE),
+        ("2000 à", ParseErrorCode.UNPARSABLE),
         ("beaucoup", ParseErrorCode.UNPARSABLE),
         ("veel", ParseErrorCode.UNPARSABLE),
         ("a lot", ParseErrorCode.UNPARSABLE),
-        ("between 2000 and 3000", ParseErrorCode.UNPARSABLE),
-        ("entre 2000 et 3000 €", ParseErrorCode.UNPARSABLE),
-        ("tussen 2000 en 3000", ParseErrorCode.UNPARSABLE),
-        ("2000-3000", ParseErrorCode.UNPARSABLE),
-        ("2000 - 3000", ParseErrorCode.UNPARSABLE),
         ("2000 3000", ParseErrorCode.UNPARSABLE),
         ("2000 / 3000", ParseErrorCode.UNPARSABLE),
-        ("environ 2500", ParseErrorCode.UNPARSABLE),
-        ("ongeveer 2500 euro", ParseErrorCode.UNPARSABLE),
         ("2500 €/an", ParseErrorCode.UNPARSABLE),
         ("€", ParseErrorCode.UNPARSABLE),
         ("k", ParseErrorCode.UNPARSABLE),
@@ -229,7 +282,7 @@ def test_parse_budget_reads_what_babel_prints(locale: str, cents: int) -> None:
     amount = Decimal(cents) / 100
     printed = format_currency(amount, "EUR", locale=locale)
     for language in LANGUAGES:
-        assert parse_budget(printed, language) == cents, printed
+        assert parse_budget(printed, language) == BudgetRange(cents, cents), printed
 
 
 @settings(database=None, max_examples=300)
@@ -239,30 +292,31 @@ def test_parse_budget_reads_what_babel_prints(locale: str, cents: int) -> None:
 )
 def test_parse_budget_round_trips_babel_formats(cents: int, locale: str) -> None:
     amount = Decimal(cents) / 100
-    assert parse_budget(format_currency(amount, "EUR", locale=locale), "fr") == cents
-    assert parse_budget(format_decimal(amount, locale=locale), "nl") == cents
+    one = BudgetRange(cents, cents)
+    assert parse_budget(format_currency(amount, "EUR", locale=locale), "fr") == one
+    assert parse_budget(format_decimal(amount, locale=locale), "nl") == one
 
 
 @settings(database=None, max_examples=500)
 @given(st.text(max_size=40), st.sampled_from(LANGUAGES))
 def test_parse_budget_only_raises_parse_error(text: str, language: str) -> None:
     try:
-        cents = parse_budget(text, language)
+        found = parse_budget(text, language)
     except ParseError as error:
         assert isinstance(error.code, ParseErrorCode)
     else:
-        assert 0 < cents <= BUDGET_MAXIMUM_CENTS
+        assert 0 < found.low_cents <= found.high_cents <= BUDGET_MAXIMUM_CENTS
 
 
 @settings(database=None, max_examples=300)
 @given(st.text(alphabet="0123456789.,- €kK+eurosEUR\u00a0\u202f", max_size=20))
 def test_parse_budget_number_like_text_only_raises_parse_error(text: str) -> None:
     try:
-        cents = parse_budget(text, "en")
+        found = parse_budget(text, "en")
     except ParseError:
         pass
     else:
-        assert 0 < cents <= BUDGET_MAXIMUM_CENTS
+        assert 0 < found.low_cents <= found.high_cents <= BUDGET_MAXIMUM_CENTS
 
 
 # ---------------------------------------------------------------------------- e-mail
