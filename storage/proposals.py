@@ -42,6 +42,8 @@ class NewProposal:
     longitude: float | None = None
     partners: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
+    carrier_other: str | None = None
+    partners_other: str | None = None
     similar: dict[str, Any] | None = None
     budget_cents: int | None = None
     call_id: str | None = None

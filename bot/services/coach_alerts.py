@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.text.i18n import Translator
 from bot.text.markup import escape
+from bot.text.parsers import display_phone
 from bot.text.wording import commune_name, money, reason_text, themes_text
 from matching.communes import commune_by_refnis
 from matching.themes import theme_label
@@ -404,7 +405,7 @@ def contact_text(language: str, proposal: Proposal) -> str:
     for label, value in (
         (t.gettext("Name"), proposal.contact_name),
         (t.gettext("E-mail address"), proposal.contact_email),
-        (t.gettext("Phone"), proposal.contact_phone),
+        (t.gettext("Phone"), proposal.contact_phone and display_phone(proposal.contact_phone)),
     ):
         if value:
             lines.append(field.format(label=label, value=escape(value)))

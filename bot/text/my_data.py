@@ -95,7 +95,9 @@ def _proposal(proposal: Proposal, record: CitizenRecord, sharing: Sharing) -> di
         if located
         else None,
         "carrier": proposal.carrier,
+        "carrier_other": proposal.carrier_other,
         "partners": list(proposal.partners),
+        "partners_other": proposal.partners_other,
         "themes": list(proposal.themes),
         "similar": proposal.similar,
         "budget_eur": None if proposal.budget_cents is None else proposal.budget_cents / 100,

@@ -70,7 +70,11 @@ class Proposal(Base):
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     carrier: Mapped[str] = mapped_column(String(32))
+    carrier_other: Mapped[str | None] = mapped_column(String(200))
+    """The citizen's words when the carrier is "other"."""
     partners: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    partners_other: Mapped[str | None] = mapped_column(String(200))
+    """The citizen's words when "other" is among the partners."""
     themes: Mapped[list[str]] = mapped_column(JsonType, default=list)
     similar: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     budget_cents: Mapped[int | None] = mapped_column(BigInteger)

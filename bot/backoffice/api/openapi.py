@@ -67,12 +67,16 @@ def _proposal_properties() -> dict[str, Any]:
         ),
         "region_wide": {"type": "boolean"},
         "carrier": {**_STRING, "description": "Who carries the project (an actor kind)."},
+        "carrier_other": _nullable("string", "The citizen's words when the carrier is other."),
         "partners": _STRINGS,
+        "partners_other": _nullable("string", "The citizen's words when other is a partner."),
         "themes": {"type": "array", "items": {"type": "string", "enum": list(theme_ids())}},
         "budget_eur": _nullable("number", minimum=0),
         "call_id": _nullable("string"),
         "similar_choice": _nullable(
-            "string", "connect (put me in touch) or different, when similar ones were shown."
+            "string",
+            "connect (put me in touch), no_contact (close, but no contact wanted) or "
+            "different, when similar ones were shown.",
         ),
         "similar_initiative": _nullable("string"),
         "contact_name": _nullable("string", _ONLY_SHARED),

@@ -44,6 +44,7 @@ from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.labels import ACTOR_KINDS
 from bot.text.labels import STATUS_LABELS as CITIZEN_STATUS_LABELS
+from bot.text.parsers import display_phone
 from bot.text.wording import call_name, commune_name, money, reason_text, themes_text
 from matching.calls import all_calls
 from matching.communes import sorted_for_language
@@ -360,11 +361,32 @@ def _similar_choice(t: Translator, similar: dict[str, Any] | None) -> str:
         return t.gettext("No similar initiative was shown, or none was chosen.")
     if similar.get("choice") == "different":
         return t.gettext("The citizen says the idea is different from those shown.")
+    name = similar.get("name") or similar.get("id") or "?"
     if similar.get("choice") == "connect":
-        return t.gettext("The citizen would like to be put in touch with: {name}").format(
-            name=similar.get("name") or similar.get("id") or "?"
-        )
+        return t.gettext("The citizen would like to be put in touch with: {name}").format(name=name)
+    if similar.get("choice") == "no_contact":
+        return t.gettext(
+            "The citizen finds the idea close to {name}, but does not want to be put in touch."
+        ).format(name=name)
     return str(similar)
+
+
+def _actor(t: Translator, kind: str, other: str | None) -> str:
+    """An actor kind's label; "Other" followed by the citizen's words."""
+    label = t.gettext(ACTOR_KINDS.get(kind, kind))
+    return f"{label} ({other})" if kind == "other" and other else label
+
+
+def _contact_conflict(t: Translator, proposal: Proposal) -> str | None:
+    """A wish to be put in touch without the consent that allows it (proposals sent before
+    the bot asked about it): staff must not pass the contact details on."""
+    wish = (proposal.similar or {}).get("choice") == "connect"
+    if not wish or proposal.consent_share:
+        return None
+    return t.gettext(
+        "The citizen asked to be put in touch, but did not agree to share their contact "
+        "details: do not pass them on. Ask the citizen first, through an answer."
+    )
 
 
 def _retention_notice(t: Translator, proposal: Proposal, policy: RetentionPolicy) -> str | None:
@@ -435,11 +457,13 @@ async def proposal_page(request: web.Request) -> web.Response:
             ),
             "p": proposal,
             "row": _row(t, proposal),
-            "carrier": t.gettext(ACTOR_KINDS.get(proposal.carrier, proposal.carrier)),
-            "partners": [t.gettext(ACTOR_KINDS.get(k, k)) for k in proposal.partners],
+            "carrier": _actor(t, proposal.carrier, proposal.carrier_other),
+            "partners": [_actor(t, k, proposal.partners_other) for k in proposal.partners],
             "call": call_name(t, proposal.call_id),
             "language_name": LANGUAGE_NAMES.get(proposal.language, proposal.language),
             "similar_choice": _similar_choice(t, proposal.similar),
+            "contact_conflict": _contact_conflict(t, proposal),
+            "phone": display_phone(proposal.contact_phone) if proposal.contact_phone else None,
             "matches": matches,
             "coaches": await coach_feedback(request, proposal.id),
             "events": events,
