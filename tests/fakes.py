@@ -229,7 +229,16 @@ class FakeChat:
     async def choose(self, *labels: str) -> None:
         """Tick exactly these options of the newest toggle question (labels by substring)."""
         wanted = [label.lower() for label in labels]
-        for text, _data in self.buttons(self.last_with_buttons()):
+        message = self.last_with_buttons()
+        toggles = [(text, data) for text, data in self.buttons(message)]
+        toggles = toggles[: -len(self.buttons_of_last_row(message))]  # not Done, Back
+        for text, _data in toggles:
             ticked = text.startswith("✅")
-            if ticked != any(w in text.lower() for w in wanted) and text[:2] in ("✅ ", "▫️"):
+            if ticked != any(w in text.lower() for w in wanted):
                 await self.press(text)
+
+    def buttons_of_last_row(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        markup = message.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        return list(markup.get("inline_keyboard", [[]])[-1])

@@ -48,7 +48,8 @@ def _banner(user_id: int, language_code: str | None) -> str:
     return "\n".join(
         [
             f"Emulator chat as user {user_id} ({language}). Type a message, Enter to send.",
-            "  N              press button [N] of the newest message with buttons",
+            "  N              press button [N] of the bot's newest message (a number it",
+            "                 has no button for, such as a postcode, is sent as text)",
             "  /loc LAT LON   share a location (e.g. /loc 50.85 4.35)",
             "  /sticker /photo /voice   send a sticker, a photo, a voice note",
             "  /quit or Ctrl-D   leave",
@@ -274,10 +275,20 @@ class _Watcher:
             self._show(await self.client.events(self.chat_id, after=self.after))
 
 
+async def _newest_button_count(client: EmulatorClient, chat_id: int) -> int:
+    """How many numbered buttons the bot's newest message shows: a number beyond them (a
+    postcode, a budget) is text to send, not a press."""
+    messages = await client.messages(chat_id)
+    markup = messages[-1].get("reply_markup") if messages else None
+    if not isinstance(markup, dict) or not isinstance(markup.get("inline_keyboard"), list):
+        return 0
+    return sum(len(row) for row in markup["inline_keyboard"] if isinstance(row, list))
+
+
 async def _handle_line(
     client: EmulatorClient, line: str, user_id: int, profile: dict[str, Any], screen: _Screen
 ) -> None:
-    if line.isdigit():
+    if line.isdigit() and 1 <= int(line) <= await _newest_button_count(client, user_id):
         await client.press_button(user_id, user_id, int(line), **profile)
         return
     command, _, rest = line.partition(" ")

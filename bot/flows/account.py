@@ -27,7 +27,7 @@ def help_reply(ctx: Context) -> Reply:
             "/start – continue where you were\n"
             "/new – start a new proposal\n"
             "/back – go back one question\n"
-            "/cancel – pause (your draft is kept)\n"
+            "/pause – pause (your draft is kept)\n"
             "/status – your proposals and their status\n"
             "/withdraw – withdraw a proposal you sent\n"
             "/language – change the language\n"
@@ -273,12 +273,14 @@ class WithdrawStep(WithdrawalStep):
     name = "withdraw"
 
     def prompt(self, ctx: Context) -> Reply:
-        choices = [
-            [ctx.button("↩ " + shorten(f"{reference} · {title}", 60), reference)]
-            for reference, title in ctx.draft.get("_withdrawable", [])
-        ]
+        withdrawable = ctx.draft.get("_withdrawable", [])
+        choices = [[ctx.button("↩ " + reference, reference)] for reference, _title in withdrawable]
+        listed = "".join(
+            f"\n<b>{escape(reference)}</b> · {escape(shorten(title, 80))}"
+            for reference, title in withdrawable
+        )
         return Reply(
-            ctx._("Which proposal do you want to withdraw?"),
+            ctx._("Which proposal do you want to withdraw?") + "\n" + listed,
             [*choices, [ctx.button(ctx._("Keep them all"), "keep")]],
         )
 

@@ -19,6 +19,13 @@ from storage.models import Proposal
 from storage.proposals import NewProposal
 
 CALLBACK_LIMIT = 64
+BUTTON_WIDTH = 33
+"""Characters a button alone on its row shows on a narrow phone (Telegram cuts longer
+labels): "about 30", and "Me mettre en contact avec le n° 1" must fit."""
+HALF_BUTTON_WIDTH = 24
+"""The same for one of two buttons side by side."""
+BACK = "_back"
+"""The value of the ◀ Back button under every question after the first."""
 
 
 class InputKind(StrEnum):
@@ -166,6 +173,11 @@ class Context:
         return Button(label, encode_callback(step or self.step, value, self.version))
 
 
+def visible_length(label: str) -> int:
+    """Characters a label takes on screen: emoji variation selectors take none."""
+    return len(label.replace("\ufe0f", ""))
+
+
 def rows(buttons: Sequence[Button], per_row: int) -> list[list[Button]]:
     return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
 
@@ -176,6 +188,9 @@ class Step:
     name: str = ""
     progress: int | None = None
     """The number shown as "step N of M"; sub-steps share their parent's number."""
+    back_to: str | None = None
+    """Where /back returns to after this step, when not the step itself: a sub-step whose
+    prompt needs what its parent has just stored (a commune to confirm) names its parent."""
 
     def prompt(self, ctx: Context) -> Reply:
         raise NotImplementedError
@@ -186,6 +201,11 @@ class Step:
     def skip(self, ctx: Context) -> bool:
         """Pass over this step (decided after `enter`)."""
         return False
+
+    def skip_notice(self, ctx: Context) -> str | None:
+        """One line that says why the step was passed over, so that the step counter
+        does not jump a number unexplained."""
+        return None
 
     def next(self, ctx: Context) -> str:
         raise NotImplementedError

@@ -20,6 +20,8 @@ from bot.flows.account import (
     status_reply,
 )
 from bot.flows.base import (
+    BACK,
+    HALF_BUTTON_WIDTH,
     Button,
     Context,
     Document,
@@ -30,6 +32,7 @@ from bot.flows.base import (
     Reply,
     Step,
     decode_callback,
+    visible_length,
 )
 from bot.flows.coach import CoachFlow
 from bot.flows.intake import STEPS, new_draft
@@ -54,6 +57,14 @@ OVERLAYS = {
     "withdraw_confirm",
 }
 FINISHED = {"done", "erased", "idle"}
+BACK_WORDS = frozenset(
+    {"back", "go back", "retour", "revenir", "précédent", "terug", "vorige", "ga terug"}
+)
+
+
+def means_back(text: str) -> bool:
+    """A message that only says "back" (in one of the three languages) asks for /back."""
+    return text.strip().strip("◀←<.!").strip().casefold() in BACK_WORDS
 
 
 @dataclass(frozen=True)
@@ -277,6 +288,13 @@ class Runner:
                 )
                 return
             button_value = callback.value
+            if button_value == BACK:
+                result.close_pressed = True
+                await self._back(ctx, result)
+                return
+        elif inp.kind is InputKind.TEXT and step.progress is not None and means_back(inp.text):
+            await self._back(ctx, result)
+            return
         try:
             if inp.kind is InputKind.BUTTON:
                 outcome = await step.on_button(ctx, button_value)
@@ -312,34 +330,57 @@ class Runner:
         target = self._after_edit(ctx, step, target)
         if step.progress is not None and target != step.name:
             history: list[str] = ctx.draft.setdefault("_history", [])
-            if not history or history[-1] != step.name:
-                history.append(step.name)
-        await self._enter(ctx, target)
+            back_to = step.back_to or step.name
+            if not history or history[-1] != back_to:
+                history.append(back_to)
+        skipped = await self._enter(ctx, target)
         result.close_pressed = pressed
-        result.replies.append(self._prompt(ctx, outcome.notice))
+        notices = [n for n in (outcome.notice, *skipped) if n]
+        result.replies.append(self._prompt(ctx, "\n".join(notices)))
 
-    async def _enter(self, ctx: Context, target: str) -> None:
-        """Make `target` the current step, passing over those that skip themselves."""
+    async def _enter(self, ctx: Context, target: str) -> list[str]:
+        """Make `target` the current step, passing over those that skip themselves; returns
+        what the steps passed over say about it."""
+        notices: list[str] = []
         while True:
             ctx.step = target
             step = self.steps[target]
             await step.enter(ctx)
             if not step.skip(ctx):
-                return
+                return notices
+            notice = step.skip_notice(ctx)
+            if notice:
+                notices.append(notice)
             target = self._after_edit(ctx, step, step.next(ctx))
 
+    async def _back(self, ctx: Context, result: Result) -> None:
+        """/back, the Back button or "back" typed: the previous question again."""
+        history: list[str] = ctx.draft.get("_history", [])
+        if self.steps[ctx.step].progress is not None and history:
+            ctx.version += 1
+            skipped = await self._enter(ctx, history.pop())
+            result.replies.append(self._prompt(ctx, "\n".join(skipped)))
+        else:
+            result.replies.append(
+                self._prompt(ctx, ctx._("There is no earlier question to go back to."))
+            )
+
     def _after_edit(self, ctx: Context, source: Step, target: str) -> str:
-        """While editing from the review, leaving the edited field returns to the review."""
+        """While editing an answer from the review (or from the calls, when none fits),
+        leaving the edited question returns there (`_editing` names the step; `True`, in
+        drafts saved before it could name one, is the review)."""
         target_step = self.steps[target]
+        editing = ctx.draft.get("_editing")
+        back_to = "review" if editing is True else str(editing or "")
         if (
-            ctx.draft.get("_editing")
-            and source.name != "review"
+            back_to in self.steps
+            and source.name != back_to
             and source.progress is not None
             and target_step.progress is not None
             and target_step.progress != source.progress
         ):
             ctx.draft.pop("_editing")
-            return "review"
+            return back_to
         return target
 
     async def _command(self, ctx: Context, inp: Input, result: Result) -> None:
@@ -360,20 +401,23 @@ class Runner:
             else:
                 self._restart(ctx, "title")
         elif name == "back":
-            history: list[str] = ctx.draft.get("_history", [])
-            if in_progress and history:
-                ctx.version += 1
-                await self._enter(ctx, history.pop())
-            else:
-                result.replies.append(
-                    self._prompt(ctx, ctx._("There is no earlier question to go back to."))
-                )
-                return
-        elif name == "cancel":
-            if in_progress:
-                self._overlay(ctx, "paused")
-            else:
+            await self._back(ctx, result)
+            return
+        elif name in ("pause", "cancel"):
+            if not in_progress:
                 result.replies.append(self._prompt(ctx, ctx._("There is nothing to pause here.")))
+                return
+            self._overlay(ctx, "paused")
+            if name == "cancel":  # most people read it as "discard": say what it does
+                result.replies.append(
+                    self._prompt(
+                        ctx,
+                        ctx._(
+                            "/cancel does not delete anything: it pauses, like /pause. To "
+                            "discard this draft, send /new."
+                        ),
+                    )
+                )
                 return
         elif name == "language":
             self._overlay(ctx, "language")
@@ -427,7 +471,17 @@ class Runner:
         ctx.version += 1
 
     def _prompt(self, ctx: Context, notice: str | None = None) -> Reply:
-        reply = self.steps[ctx.step].prompt(ctx)
+        step = self.steps[ctx.step]
+        reply = step.prompt(ctx)
         if notice:
             reply.text = f"{notice}\n\n{reply.text}"
+        if step.progress is not None and ctx.draft.get("_history"):
+            back = ctx.button(ctx._("◀ Back"), BACK)
+            last = reply.buttons[-1] if reply.buttons else []
+            if len(last) == 1 and all(
+                visible_length(b.label) <= HALF_BUTTON_WIDTH for b in (*last, back)
+            ):
+                last.append(back)  # beside "Done", "Skip"…: the column stays short
+            else:
+                reply.buttons.append([back])
         return reply

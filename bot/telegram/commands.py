@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "start": N_("Start or continue a proposal"),
     "new": N_("Start a new proposal"),
     "back": N_("Go back one question"),
-    "cancel": N_("Pause; your draft is kept"),
+    "pause": N_("Pause; your draft is kept"),
     "status": N_("My proposals and their status"),
     "withdraw": N_("Withdraw a proposal"),
     "language": N_("Change the language"),

@@ -16,6 +16,24 @@ ACTOR_KINDS: dict[str, str] = {
     "other": N_("Other"),
 }
 
+CARRIER_CHOICES: dict[str, str] = {
+    **ACTOR_KINDS,
+    "individual": N_("Me, as an individual"),
+}
+"""The carrier question, as the citizen answers it about themselves (the partners list and
+the back-office keep ACTOR_KINDS)."""
+
+PARTNER_CHOICES: dict[str, str] = {
+    "individual": N_("Residents"),
+    "citizen_group": N_("A citizens’ group"),
+    "association": N_("An association"),
+    "school": N_("A school"),
+    "business": N_("A local business"),
+    "public": N_("Commune or CPAS"),
+    "other": N_("Other"),
+}
+"""The partners as toggle buttons, two to a row on a phone: short words for ACTOR_KINDS."""
+
 
 STATUS_LABELS: dict[str, str] = {
     "submitted": N_("submitted"),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator.client import EmulatorClient
 from bot.runners.benchmarks.load import WALKS as INPUTS
+from bot.runners.benchmarks.load import last_answer_button
 from storage.database import create_engine, create_sessionmaker
 from storage.models import InboxUpdate, Proposal
 
@@ -34,11 +35,8 @@ class Citizen:
         return await self._reply(10)
 
     async def press_last(self) -> str:
-        """The last button: "mine is different", "let the staff decide", "submit"."""
-        messages = await self.client.messages(self.user_id)
-        markup = next(m["reply_markup"] for m in reversed(messages) if m.get("reply_markup"))
-        count = sum(len(row) for row in markup["inline_keyboard"])
-        return await self.press(count)
+        """The last answer: "mine is different", "let the staff decide", "submit"."""
+        return await self.press(last_answer_button(await self.client.messages(self.user_id)))
 
     async def _reply(self, timeout: float) -> str:  # noqa: ASYNC109
         events = await self.client.wait_for_reply(self.user_id, timeout=timeout)
@@ -123,9 +121,7 @@ class PatientCitizen:
         )
 
     async def press_last(self) -> str:
-        messages = await self.client.messages(self.user_id)
-        markup = next(m["reply_markup"] for m in reversed(messages) if m.get("reply_markup"))
-        return await self.press(sum(len(row) for row in markup["inline_keyboard"]))
+        return await self.press(last_answer_button(await self.client.messages(self.user_id)))
 
     async def _settled(self, send: Callable[[], Awaitable[int]]) -> str:
         return await self.settled(await send())

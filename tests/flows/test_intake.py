@@ -61,8 +61,18 @@ async def test_similar_initiatives_and_calls_with_the_catalogue(
     await chat.press("Skip")
     await chat.press("Skip")
     await chat.press("No")
+    # a wish to be put in touch, but nothing to pass on: one clear question
+    assert "gave no name or contact details" in chat.last_text()
+    await chat.press("Give my contact details")
+    await chat.send("Sam")
+    await chat.press("Skip")
+    await chat.press("No")
+    assert "share your name and contact" in chat.last_text()
+    await chat.press("Yes")
     assert "Inspirons le quartier" in chat.last_text()  # the review shows the call
+    assert "Compost Collectif Parc Brugmann" in chat.last_text()  # and who to meet
     await chat.press("Submit")
+    assert "We pass on your wish to be put in touch with" in chat.last_text()
     async with sessions() as session:
         proposal = (await session.execute(select(Proposal))).scalar_one()
         matches = (

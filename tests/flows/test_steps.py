@@ -10,6 +10,7 @@ from bot.flows.account import ACCOUNT_STEPS, status_reply
 from bot.flows.base import Context, Invalid, decode_callback, encode_callback
 from bot.flows.intake import STEPS, TOTAL_STEPS, new_draft
 from bot.text.i18n import Translator
+from tests.flows.test_every_step import assert_fits_a_phone
 
 
 class FakeServices:
@@ -59,11 +60,21 @@ def test_every_step_has_a_prompt_in_every_language() -> None:
         "budget_cents": 100,
         "_reference": "R",
         "_pending_commune": "21004",
+        "_budget_range": [200_000, 300_000],
+        "similar": {"choice": "connect", "name": "X", "id": "1", "kind": "initiative"},
+        "_similar": [
+            {"id": str(n), "kind": "initiative", "name": "N", "commune": "21004"}
+            | {"contactable": True, "reasons": []}
+            for n in range(1, 6)
+        ],
+        "_calls": [{"id": "inspirons_coup_de_pouce", "reasons": []}],
+        "_withdrawable": [["BXL-2026-00001", "Un potager partagé au parc Josaphat, enfin"]],
     }
     for language in ("fr", "nl", "en"):
         for name, step in {**STEPS, **ACCOUNT_STEPS}.items():
             reply = step.prompt(ctx(name, language, **full))
             assert reply.text.strip(), name
+            assert_fits_a_phone(reply)  # and the runner adds ◀ Back only where it fits
             for row in reply.buttons:
                 for button in row:
                     assert len(button.data.encode()) <= 64
@@ -201,7 +212,7 @@ async def test_review_edits_and_submits() -> None:
     text = STEPS["review"].prompt(c).text
     assert "&lt;b&gt;T&lt;/b&gt;" in text and "not known yet" in text
     assert (await STEPS["review"].on_button(c, "where")).goto == "where"
-    assert c.draft["_editing"] is True
+    assert c.draft["_editing"] == "review"
     await STEPS["review"].on_button(c, "submit")
     assert c.draft["_reference"] == "BXL-2026-00007"
     [submitted] = c.services.submitted  # type: ignore[attr-defined]

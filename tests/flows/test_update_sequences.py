@@ -47,6 +47,7 @@ COMMANDS = [
     "/new",
     "/back",
     "/cancel",
+    "/pause",
     "/help",
     "/status",
     "/language",

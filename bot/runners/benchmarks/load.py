@@ -43,6 +43,7 @@ from sqlalchemy import select
 
 from bot.emulator.client import EmulatorClient
 from bot.emulator.server import start_emulator
+from bot.flows.base import BACK, decode_callback
 from bot.runners.process import prepare_database
 from bot.runners.settings import Settings
 from storage.database import create_engine, create_sessionmaker
@@ -344,9 +345,20 @@ class Citizen:
         )
 
     async def press_last(self) -> str:
-        messages = await self.client.messages(self.user_id)
-        markup = next(m["reply_markup"] for m in reversed(messages) if m.get("reply_markup"))
-        return await self.press(sum(len(row) for row in markup["inline_keyboard"]))
+        return await self.press(last_answer_button(await self.client.messages(self.user_id)))
+
+
+def last_answer_button(messages: list[dict[str, Any]]) -> int:
+    """The number of the last button of the newest keyboard that answers the question
+    ("mine is different", "let the staff decide", "submit"): the ◀ Back under it is not."""
+    markup = next(m["reply_markup"] for m in reversed(messages) if m.get("reply_markup"))
+    buttons = [button for row in markup["inline_keyboard"] for button in row]
+    return max(number for number, button in enumerate(buttons, start=1) if not _is_back(button))
+
+
+def _is_back(button: dict[str, Any]) -> bool:
+    callback = decode_callback(str(button.get("callback_data", "")))
+    return callback is not None and callback.value == BACK
 
 
 async def _walk_intake(citizen: Citizen, pause: Callable[[], Awaitable[None]]) -> str:
