@@ -20,7 +20,7 @@ async def walk_to_review(chat: Any) -> None:
     await chat.choose("alimentation")
     await chat.press("Terminé")
     await chat.send("2.500 €")
-    await chat.press("personnel")
+    await chat.press("équipe")
     await chat.send("Marie Dupont")
     await chat.send("marie@example.be")
     await chat.press("Oui")

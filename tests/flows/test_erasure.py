@@ -63,7 +63,7 @@ async def live_a_proposal(chat: Any) -> None:
     if "différent" in str(chat.buttons()):
         await chat.press("différent")
     await chat.press("sais pas")
-    await chat.press("personnel")
+    await chat.press("équipe")
     await chat.send(NAME)
     await chat.send(PHONE_TYPED)
     for _ in range(4):  # the remaining contact and consent questions: yes to each
