@@ -57,6 +57,8 @@ OVERLAYS = {
     "withdraw_confirm",
 }
 FINISHED = {"done", "erased", "idle"}
+INFORMATION = {"help", "privacy", "status", "my_data", "coach"}
+"""Commands that answer without changing where the citizen is."""
 BACK_WORDS = frozenset(
     {"back", "go back", "retour", "revenir", "précédent", "terug", "vorige", "ga terug"}
 )
@@ -242,7 +244,7 @@ class Runner:
                 result.toast = ctx._("This button is from an earlier conversation.")
 
         if not first_contact or inp.kind is InputKind.COMMAND:
-            await self._dispatch(ctx, inp, result)
+            await self._dispatch(ctx, inp, result, first_contact=first_contact)
 
         if services.erased:
             return result
@@ -255,10 +257,12 @@ class Runner:
             result.replies.append(self._prompt(ctx))
         return result
 
-    async def _dispatch(self, ctx: Context, inp: Input, result: Result) -> None:
+    async def _dispatch(
+        self, ctx: Context, inp: Input, result: Result, *, first_contact: bool = False
+    ) -> None:
         step = self.steps[ctx.step]
         if inp.kind is InputKind.COMMAND:
-            await self._command(ctx, inp, result)
+            await self._command(ctx, inp, result, first_contact=first_contact)
             return
         if inp.kind is InputKind.UNSUPPORTED:
             result.replies.append(
@@ -383,7 +387,10 @@ class Runner:
             return back_to
         return target
 
-    async def _command(self, ctx: Context, inp: Input, result: Result) -> None:
+    async def _command(
+        self, ctx: Context, inp: Input, result: Result, *, first_contact: bool = False
+    ) -> None:
+        """`first_contact`: the chat has no conversation (new, or erased its data)."""
         name = inp.text
         step = ctx.step
         in_progress = self.steps[step].progress is not None
@@ -435,7 +442,7 @@ class Runner:
                 return
             self._overlay(ctx, "withdraw")
             ctx.draft["_withdrawable"] = [[p.reference, p.title] for p in withdrawable]
-        elif name in ("help", "privacy", "status", "my_data", "coach"):
+        elif name in INFORMATION:
             # /coach from someone who is not a coach: the normal help
             info = {"help": help_reply, "coach": help_reply, "privacy": privacy_reply}.get(name)
             if info is not None:
@@ -444,7 +451,9 @@ class Runner:
                 result.replies.append(
                     await (my_data_reply if name == "my_data" else status_reply)(ctx)
                 )
-            if step not in FINISHED:
+            # Where the citizen is, again; not the welcome after /status from someone who
+            # erased their data (the language picker still follows when no language is known)
+            if step not in FINISHED and not (first_contact and step == "welcome"):
                 result.replies.append(self._prompt(ctx))
             return
         else:

@@ -520,7 +520,7 @@ async def test_delete_me_erases_personal_data(make_chat: Any, engine: AsyncEngin
     assert proposal.anonymised_at is not None
     assert proposal.title == TITLE
     await chat.send("/status")
-    assert "not submitted any proposal" in chat.telegram.sent(chat.user_id)[-2]["text"]
+    assert "not submitted any proposal" in chat.last_text()  # alone, not before the welcome
 
 
 async def test_start_up_registers_the_commands_in_each_language_and_warms_the_matcher(

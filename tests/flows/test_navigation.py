@@ -157,3 +157,24 @@ async def test_a_passed_step_is_said_and_the_contact_questions_are_counted(
     assert "question 2 of 4" in chat.last_text()
     await chat.press("Skip")
     assert "question 3 of 3" in chat.last_text()  # nothing to share: no fourth question
+
+
+@pytest.mark.parametrize(
+    ("language", "nothing"),
+    [
+        ("fr", "Vous n’avez pas encore envoyé de proposition"),
+        ("nl", "Je hebt nog geen voorstel ingediend"),
+    ],
+)
+async def test_status_after_erasure_answers_in_the_telegram_language(
+    make_chat: Any, language: str, nothing: str
+) -> None:
+    """Erasure deletes the chat's language with the rest: the bot answers in the language
+    the citizen's Telegram speaks, without the welcome."""
+    chat = make_chat(language)
+    await start_in(chat, language)
+    await chat.send("/delete_me")
+    await chat.press("🗑")
+    await chat.send("/status")
+    assert nothing in chat.last_text()
+    no_error(chat)
