@@ -72,7 +72,7 @@ WALKS: dict[str, dict[str, str]] = {
         "description": "Installer trois bacs à compost avec les voisins et l'école, "
         "pour réduire les déchets et nourrir les jardins du quartier.",
         "where": "1030",
-        "budget": "2.500 €",
+        "budget": "environ 2 500 €",
         "name": "Marie Dupont",
         "contact": "marie@example.be",
         "similar": "Étape 7 sur 11",
@@ -82,7 +82,7 @@ WALKS: dict[str, dict[str, str]] = {
         "description": "Samen groenten kweken met de buren en de school, om elkaar te leren "
         "kennen en gezonder te eten in de wijk.",
         "where": "Sint-Gillis",
-        "budget": "3.500,50",
+        "budget": "ongeveer 3.500,50 euro",
         "name": "Jan Peeters",
         "contact": "0470 12 34 56",
         "similar": "Stap 7 van 11",
@@ -92,7 +92,7 @@ WALKS: dict[str, dict[str, str]] = {
         "description": "A monthly repair café with volunteers and a local business, so that "
         "neighbours fix things instead of throwing them away.",
         "where": "ixelle",
-        "budget": "2,5k",
+        "budget": "about €2,500",
         "name": "Sam Smith",
         "contact": "sam@example.org",
         "similar": "Step 7 of 11",
