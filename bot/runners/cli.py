@@ -12,36 +12,14 @@ import sys
 from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telegram import Bot
-from telegram.error import InvalidToken, NetworkError, TelegramError
-
-from bot.backoffice.auth import hash_password
-from bot.emulator.server import main as emulator_main
-from bot.runners.benchmarks.load import format_load_report, run_load_benchmark
-from bot.runners.benchmarks.matching import format_matching_report, run_matching_benchmark
-from bot.runners.benchmarks.memory import format_memory_report, run_memory_benchmark
-from bot.runners.benchmarks.themes import evaluate_themes, format_report
-from bot.runners.benchmarks.upload import format_upload_report, run_upload_benchmark
-from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer, themes_answer
-from bot.runners.process import prepare_database, serve, serve_bot, serve_dispatcher, serve_web
-from bot.runners.settings import Settings, SettingsError, load_settings
-from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
-from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
-from bot.telegram.bot_api import fetch_bot_username
-from bot.telegram.inbox import ALLOWED_UPDATES
-from matching.catalogue import CatalogueError, parse_catalogue
-from storage.api_tokens import (
-    ApiTokenExists,
-    create_api_token,
-    list_api_tokens,
-    revoke_api_token,
-)
-from storage.clock import BRUSSELS
-from storage.coaches import INVITE_DAYS, invite_coach
-from storage.database import create_engine, create_sessionmaker, migrate
-from storage.staff import StaffExists, add_staff
+# Each command imports what it needs when it runs (below, in its function): the whole
+# program takes seconds to import, and `intake --help`, `intake suggest-themes` or
+# `intake migrate` need a small part of it.
+if TYPE_CHECKING:
+    from bot.runners.settings import Settings
+    from bot.services.catalogue import ImportResult
 
 log = logging.getLogger("intake")
 
@@ -66,6 +44,9 @@ def configure_logging(level: str, logfile: Path | None = None) -> None:
 
 
 def command_run(settings: Settings) -> int:
+    from bot.runners.process import serve
+    from bot.runners.schema import prepare_database
+
     if settings.demo:
         configure_logging(settings.log_level, DEMO_LOG)
         print(
@@ -82,6 +63,8 @@ def command_run(settings: Settings) -> int:
 def talk_to_telegram(serving: Coroutine[Any, Any, None]) -> int:
     """Run a command that talks to the Bot API; a refused token or an unreachable API is
     said in one sentence."""
+    from telegram.error import InvalidToken, NetworkError
+
     try:
         asyncio.run(serving)
     except InvalidToken:
@@ -97,6 +80,9 @@ def talk_to_telegram(serving: Coroutine[Any, Any, None]) -> int:
 
 
 def command_bot(settings: Settings) -> int:
+    from bot.runners.process import serve_bot
+    from bot.runners.schema import prepare_database
+
     if settings.demo:
         print(
             "intake: TELEGRAM_TOKEN is needed to serve Telegram alone; without it, `intake run` "
@@ -116,6 +102,10 @@ def command_bot(settings: Settings) -> int:
 def command_webhook(settings: Settings, action: str | None) -> int:
     """What Telegram has registered; `--set` registers TELEGRAM_WEBHOOK_URL again (after a
     change of secret, which Telegram does not show), `--delete` goes back to polling."""
+    from telegram import Bot
+
+    from bot.telegram.inbox import ALLOWED_UPDATES
+
     if settings.demo:
         print("intake: TELEGRAM_TOKEN is needed to manage the webhook.", file=sys.stderr)
         return 2
@@ -142,6 +132,8 @@ def command_webhook(settings: Settings, action: str | None) -> int:
 
 
 def command_migrate(settings: Settings) -> int:
+    from bot.runners.schema import prepare_database
+
     configure_logging(settings.log_level)
     asyncio.run(prepare_database(settings.database_url))
     print(f"Database schema is up to date ({settings.database_url.split('://')[0]}).")
@@ -149,6 +141,10 @@ def command_migrate(settings: Settings) -> int:
 
 
 def command_import_initiatives(settings: Settings, path: Path, as_json: bool) -> int:
+    from bot.services.catalogue import catalogue_format, import_catalogue
+    from matching.catalogue import CatalogueError
+    from storage.database import create_engine, create_sessionmaker, migrate
+
     configure_logging("WARNING")
 
     async def run(data: bytes, format: str) -> ImportResult:
@@ -169,6 +165,9 @@ def command_import_initiatives(settings: Settings, path: Path, as_json: bool) ->
 
 
 def command_dispatch(settings: Settings) -> int:
+    from bot.runners.process import serve_dispatcher
+    from bot.runners.schema import prepare_database
+
     if settings.demo:
         print(
             "intake: TELEGRAM_TOKEN is needed to send messages; nothing to dispatch in the "
@@ -183,6 +182,9 @@ def command_dispatch(settings: Settings) -> int:
 
 
 def command_web(settings: Settings) -> int:
+    from bot.runners.process import serve_web
+    from bot.runners.schema import prepare_database
+
     configure_logging(settings.log_level)
     asyncio.run(prepare_database(settings.database_url))
     asyncio.run(serve_web(settings))
@@ -203,6 +205,10 @@ def read_password() -> str:
 
 
 def command_staff_add(settings: Settings, email: str, role: str, language: str) -> int:
+    from bot.backoffice.auth import hash_password
+    from storage.database import create_engine, create_sessionmaker, migrate
+    from storage.staff import StaffExists, add_staff
+
     configure_logging("WARNING")
 
     try:
@@ -239,6 +245,15 @@ def command_staff_add(settings: Settings, email: str, role: str, language: str) 
 def command_api_token(settings: Settings, action: str, name: str) -> int:
     """`add` prints the token alone on standard output and the hint on standard error, so
     that `TOKEN=$(intake api-token add NAME)` keeps just the token."""
+    from storage.api_tokens import (
+        ApiTokenExists,
+        create_api_token,
+        list_api_tokens,
+        revoke_api_token,
+    )
+    from storage.clock import BRUSSELS
+    from storage.database import create_engine, create_sessionmaker, migrate
+
     configure_logging("WARNING")
 
     def when(moment: datetime | None) -> str:
@@ -292,6 +307,13 @@ def command_api_token(settings: Settings, action: str, name: str) -> int:
 def command_coach_invite(settings: Settings, name: str, language: str) -> int:
     """A new coach and their one-time invite link: the link alone on standard output, what it
     is on standard error (like `intake api-token add`)."""
+    from telegram.error import TelegramError
+
+    from bot.services.coach_alerts import DEEP_LINK_PREFIX, invite_link
+    from bot.telegram.bot_api import fetch_bot_username
+    from storage.coaches import INVITE_DAYS, invite_coach
+    from storage.database import create_engine, create_sessionmaker, migrate
+
     configure_logging("WARNING")
 
     async def run() -> tuple[str, str | None, str | None]:
@@ -331,10 +353,16 @@ def command_coach_invite(settings: Settings, name: str, language: str) -> int:
 
 
 def command_suggest_themes() -> int:
+    from bot.runners.jsonl import run_lines, themes_answer
+
     return run_lines(sys.stdin, sys.stdout, themes_answer)
 
 
 def command_find_similar(path: Path) -> int:
+    from bot.runners.jsonl import catalogue_index, run_lines, similar_answerer
+    from bot.services.catalogue import catalogue_format
+    from matching.catalogue import CatalogueError, parse_catalogue
+
     try:
         records, rejected = parse_catalogue(path.read_bytes(), catalogue_format(path))
     except (CatalogueError, OSError) as error:
@@ -360,6 +388,8 @@ def seconds_range(text: str) -> tuple[float, float]:
 def command_bench(args: argparse.Namespace) -> int:
     what, as_json = args.what, args.json
     if what == "load":
+        from bot.runners.benchmarks.load import format_load_report, run_load_benchmark
+
         configure_logging("WARNING")
         try:
             load = asyncio.run(
@@ -381,19 +411,30 @@ def command_bench(args: argparse.Namespace) -> int:
         print(json.dumps(load) if as_json else format_load_report(load))
         return 0
     if what == "memory":
+        from bot.runners.benchmarks.memory import format_memory_report, run_memory_benchmark
+
         configure_logging("WARNING")
         memory = asyncio.run(run_memory_benchmark(args.conversations))
         print(json.dumps(memory) if as_json else format_memory_report(memory))
         return 0
     if what == "upload":
+        from bot.runners.benchmarks.upload import format_upload_report, run_upload_benchmark
+
         configure_logging("WARNING")
         upload = asyncio.run(run_upload_benchmark(args.megabytes))
         print(json.dumps(upload) if as_json else format_upload_report(upload))
         return 0
     if what == "matching":
+        from bot.runners.benchmarks.matching import (
+            format_matching_report,
+            run_matching_benchmark,
+        )
+
         result = run_matching_benchmark(args.size, queries=args.queries)
         print(json.dumps(result) if as_json else format_matching_report(result))
         return 0
+    from bot.runners.benchmarks.themes import evaluate_themes, format_report
+
     try:
         report = evaluate_themes(args.eval_dir)
     except FileNotFoundError as error:
@@ -404,6 +445,8 @@ def command_bench(args: argparse.Namespace) -> int:
 
 
 def command_emulator(port: int) -> int:
+    from bot.emulator.server import main as emulator_main
+
     return emulator_main(["--port", str(port)]) or 0
 
 
@@ -524,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         return command_find_similar(args.initiatives)
     if args.command == "bench":
         return command_bench(args)
+    from bot.runners.settings import SettingsError, load_settings
+
     try:
         settings = load_settings()
     except SettingsError as error:

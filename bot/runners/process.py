@@ -23,14 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 from telegram.ext import AIORateLimiter, ExtBot
 
-from bot.backoffice.app import create_app
 from bot.delivery.dispatcher import Dispatcher, Webhook
 from bot.emulator.server import start_emulator
 from bot.emulator.terminal import run_terminal_chat
 from bot.flows.runner import Runner
 from bot.runners.settings import Settings
 from bot.services.announcements import Announcer
-from bot.services.catalogue import seed_starter_catalogue
 from bot.services.coach_alerts import run_digests
 from bot.services.matcher import Matcher
 from bot.services.retention import DataPolicy, run_retention
@@ -38,7 +36,7 @@ from bot.telegram.application import TelegramBot, build_bot, serving, telegram_r
 from bot.telegram.bot_api import UsernameLookup
 from bot.telegram.webhook import ensure_webhook, webhook_app
 from storage.conversations import ConversationStore
-from storage.database import create_engine, create_sessionmaker, migrate
+from storage.database import create_engine, create_sessionmaker
 from storage.retention import RetentionPolicy
 from storage.staff import staff_count
 
@@ -47,16 +45,6 @@ log = logging.getLogger("intake")
 DEMO_TOKEN = "123456789:DEMO-local-emulator-token-not-secret"
 PREVIEW_TOKEN = "987654321:PREVIEW-local-emulator-token-not-secret"
 GENERATED_SECRET = Path("data/secret.key")
-
-
-async def prepare_database(url: str) -> None:
-    """Create or upgrade the schema, and load the starter catalogue into a fresh database."""
-    await asyncio.to_thread(migrate, url)
-    engine = create_engine(url)
-    try:
-        await seed_starter_catalogue(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -153,6 +141,8 @@ async def start_web(
     preview_url: str | None = None,
     bot_username: UsernameLookup | None = None,
 ) -> web.AppRunner:
+    # Imported here: `intake bot` and `intake dispatch` serve no back-office.
+    from bot.backoffice.app import create_app
 
     app = create_app(
         sessionmaker,

@@ -44,7 +44,7 @@ from sqlalchemy import select
 from bot.emulator.client import EmulatorClient
 from bot.emulator.server import start_emulator
 from bot.flows.base import BACK, decode_callback
-from bot.runners.process import prepare_database
+from bot.runners.schema import prepare_database
 from bot.runners.settings import Settings
 from storage.database import create_engine, create_sessionmaker
 from storage.models import UPDATE_DONE, InboxUpdate, Proposal
