@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterator
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -23,6 +25,7 @@ from tests.fakes import FakeChat, FakeTelegram
 from tests.postgres import find_bindir, postgres_server
 
 _database_numbers = itertools.count(1)
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -43,34 +46,72 @@ def postgres_root_url() -> Iterator[str]:
         yield url
 
 
-async def _fresh_postgres_database(root_url: str) -> str:
+async def _create_postgres_database(root_url: str, template: str | None = None) -> str:
+    """A new database on the server of `root_url` (a copy of `template` when given); its URL."""
     name = f"intake_{next(_database_numbers)}"
     dsn = root_url.replace("postgresql+asyncpg://", "postgresql://")
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await connection.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await connection.close()
     return root_url.rsplit("/", 1)[0] + "/" + name
 
 
+def _in_a_thread(work: Callable[[], T]) -> T:
+    """`work()` in a thread of its own: it may run an event loop (migrate does), even when a
+    fixture asks for it from a running loop (`request.getfixturevalue`)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_root_url: str) -> str:
+    """A database migrated once per test session, which `postgres_url` and
+    `any_database_url` copy: the same schema as migrating each fresh database, without
+    running every migration again for each test. Its name."""
+
+    def create() -> str:
+        url = asyncio.run(_create_postgres_database(postgres_root_url))
+        migrate(url)
+        return url.rsplit("/", 1)[1]
+
+    return _in_a_thread(create)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per test session, which `migrated_sqlite` copies (as
+    `migrated_postgres_template` for PostgreSQL)."""
+    path = tmp_path_factory.mktemp("template") / "intake.db"
+    _in_a_thread(lambda: migrate(f"sqlite+aiosqlite:///{path}"))
+    assert not path.with_name(path.name + "-wal").exists()  # all in the file: a copy is whole
+    return path
+
+
+def migrated_sqlite(template: Path, folder: Path) -> str:
+    """A fresh, migrated SQLite database in `folder` (a copy of the template); its URL."""
+    path = folder / "intake.db"
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def any_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated database on SQLite, then on PostgreSQL (storage tests run on both)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
-    else:
-        url = await _fresh_postgres_database(request.getfixturevalue("postgres_root_url"))
-    await asyncio.to_thread(migrate, url)
-    return url
+        return migrated_sqlite(request.getfixturevalue("migrated_sqlite_template"), tmp_path)
+    return await _create_postgres_database(
+        request.getfixturevalue("postgres_root_url"),
+        template=request.getfixturevalue("migrated_postgres_template"),
+    )
 
 
 @pytest.fixture
-async def postgres_url(postgres_root_url: str) -> str:
+async def postgres_url(postgres_root_url: str, migrated_postgres_template: str) -> str:
     """A fresh, migrated database on the session's PostgreSQL server."""
-    url = await _fresh_postgres_database(postgres_root_url)
-    await asyncio.to_thread(migrate, url)
-    return url
+    return await _create_postgres_database(postgres_root_url, template=migrated_postgres_template)
 
 
 @pytest.fixture
@@ -82,10 +123,9 @@ async def pg_or_sqlite(any_database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def database_url(tmp_path: Any) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
-    await asyncio.to_thread(migrate, url)
-    return url
+def database_url(tmp_path: Path, migrated_sqlite_template: Path) -> str:
+    """A fresh, migrated SQLite database."""
+    return migrated_sqlite(migrated_sqlite_template, tmp_path)
 
 
 @pytest.fixture
