@@ -5,14 +5,18 @@ import concurrent.futures
 import itertools
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.backoffice import auth
 from bot.emulator.server import start_emulator
 from bot.flows.runner import Runner
 from bot.services.matcher import Matcher
@@ -26,6 +30,67 @@ from tests.postgres import find_bindir, postgres_server
 
 _database_numbers = itertools.count(1)
 T = TypeVar("T")
+
+
+class RememberingHasher(PasswordHasher):
+    """The back-office's argon2 hasher, with its parameters, that remembers what it computed.
+
+    argon2 is slow on purpose (a quarter of a second a hash on this machine), and hundreds of
+    tests create the same accounts with the same passwords and sign in with them. Hashing
+    the same password again gives the hash made the first time (argon2id with the same
+    parameters, only its salt shared); verifying the same hash and password again gives the
+    result (or the refusal) of the first verification, which argon2 would give again. Every
+    distinct password and pair is hashed and verified by argon2 for real.
+    """
+
+    def __init__(self, real: PasswordHasher) -> None:
+        super().__init__(
+            time_cost=real.time_cost,
+            memory_cost=real.memory_cost,
+            parallelism=real.parallelism,
+            hash_len=real.hash_len,
+            salt_len=real.salt_len,
+            type=real.type,
+        )
+        self._hashes: dict[str | bytes, str] = {}
+        self._verified: dict[tuple[str | bytes, str | bytes], Exception | None] = {}
+        self._lock = threading.Lock()
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        if salt is not None:
+            return super().hash(password, salt=salt)
+        with self._lock:
+            known = self._hashes.get(password)
+        if known is None:
+            made = super().hash(password)
+            with self._lock:
+                known = self._hashes.setdefault(password, made)
+        return known
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        key = (hash, password)
+        with self._lock:
+            known = key in self._verified
+            refusal = self._verified.get(key)
+        if not known:
+            try:
+                super().verify(hash, password)
+            except (VerificationError, InvalidHashError) as error:
+                refusal = error
+            with self._lock:
+                self._verified.setdefault(key, refusal)
+        if refusal is not None:
+            raise type(refusal)(*refusal.args)
+        return True
+
+
+@pytest.fixture(autouse=True, scope="session")
+def remembering_hasher() -> Iterator[RememberingHasher]:
+    """`RememberingHasher` in place of the back-office's hasher, for the whole session."""
+    hasher = RememberingHasher(auth._hasher)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", hasher)
+        yield hasher
 
 
 @pytest.fixture(autouse=True)
