@@ -10,11 +10,18 @@ COMPILED := $(CATALOGS:.po=.mo)
 run: $(VENV)/.installed $(COMPILED)
 	$(BIN)/intake run
 
+# The suite on parallel workers (pytest-xdist): its end-to-end tests mostly wait on the
+# processes they start, so there are more workers than the machine's two cores. `--dist
+# load` hands the slowest tests out first (tests/conftest.py sorts them to the front).
+# A plain `.venv/bin/pytest tests/some_file.py` runs in one process, without workers.
+TEST_WORKERS ?= 3
+PARALLEL := -n $(TEST_WORKERS) --dist load
+
 test: $(VENV)/.installed-test $(COMPILED)
 	$(BIN)/ruff check bot matching storage tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 # The suite again with the clock moved by libfaketime (Debian package `faketime`), to show
 # that no test depends on the date it runs: a new year's day, and a Brussels midnight that
@@ -25,7 +32,7 @@ test-moved-clock: $(VENV)/.installed-test $(COMPILED)
 	@for moment in $(MOVED_CLOCK); do \
 		offset=$$(( $$(date -d "$$moment" +%s) - $$(date +%s) )); \
 		echo "== make test-moved-clock: the suite from $$moment (faketime -m -f +$${offset}s)"; \
-		faketime -m -f "+$${offset}s" $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+		faketime -m -f "+$${offset}s" $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) || exit 1; \
 	done
 
 $(VENV)/bin/python:

@@ -93,6 +93,16 @@ def remembering_hasher() -> Iterator[RememberingHasher]:
         yield hasher
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest tests (marked `e2e` or `slow`) first, the others in their order: on
+    parallel workers (`make test`, pytest-xdist's `--dist load`), the workers take them in
+    turn at the start, rather than one worker running the last of them while the others
+    have finished."""
+    items.sort(
+        key=lambda item: not any(item.iter_markers("e2e")) and not any(item.iter_markers("slow"))
+    )
+
+
 @pytest.fixture(autouse=True)
 def fixed_clock() -> Iterator[MovingClock]:
     """Every test starts on the same date (`tests.clock.TEST_NOW`), whatever today is."""

@@ -533,6 +533,7 @@ def tracebacks() -> Iterator[list[str]]:
         logger.removeHandler(collector)
 
 
+@pytest.mark.slow
 async def test_no_request_gets_a_500(
     callers: list[Caller], seeded: Seeded, tracebacks: list[str]
 ) -> None:

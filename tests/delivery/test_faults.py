@@ -138,6 +138,7 @@ class TimedBot(Bot):
         return message
 
 
+@pytest.mark.slow
 async def test_a_thousand_messages_through_random_faults_are_delivered_exactly_once(
     engine: AsyncEngine,
     emulator: str,
@@ -235,6 +236,7 @@ async def count_sent(sessions: Sessions) -> int:
     return (await statuses(sessions))["sent"]
 
 
+@pytest.mark.slow
 async def test_a_dispatcher_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     emulator: str, client: EmulatorClient, tmp_path: Path
 ) -> None:
@@ -376,6 +378,7 @@ class RecordingBot(Bot):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 async def test_two_dispatchers_on_one_postgresql_database_never_send_a_row_twice(
     postgres_root_url: str, emulator: str, client: EmulatorClient
 ) -> None:

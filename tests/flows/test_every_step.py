@@ -42,6 +42,8 @@ from storage.database import create_engine, create_sessionmaker
 from storage.models import Conversation
 from tests.flows.test_update_sequences import migrated_database
 
+pytestmark = pytest.mark.slow  # about half a minute of random walks
+
 CHAT = 9301
 SENDER = Sender(chat_id=CHAT, user_id=CHAT, language_code=None)
 COMMANDS = ["back", "new", "language", "cancel", "pause", "start", "status", "help", "withdraw"]

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -57,6 +58,8 @@ COMMANDS = [
     "/coach",
     "/nonsense",
 ]
+pytestmark = pytest.mark.slow
+
 CHATS = [8101, 8102, 8103]
 _template: Path | None = None
 

@@ -9,8 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from storage.api_tokens import authenticate_api_token
 from storage.database import create_engine, create_sessionmaker
+
+pytestmark = pytest.mark.slow  # the command, six times
 
 INTAKE = Path(sys.executable).parent / "intake"
 DATE = r"\d{4}-\d\d-\d\d \d\d:\d\d"

@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.backoffice.auth import verify_password
 from storage.database import create_engine, create_sessionmaker
 from storage.staff import staff_by_email
+
+pytestmark = pytest.mark.slow  # the command, three times
 
 INTAKE = Path(sys.executable).parent / "intake"
 
