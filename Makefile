@@ -26,13 +26,15 @@ test: $(VENV)/.installed-test $(COMPILED)
 # The suite again with the clock moved by libfaketime (Debian package `faketime`), to show
 # that no test depends on the date it runs: a new year's day, and a Brussels midnight that
 # is still 28 February in UTC. A fixed offset (-m, +Ns) keeps time.sleep working and moves
-# the test runner, the processes it starts and PostgreSQL together.
+# the test runner, the processes it starts and PostgreSQL together. One process, not the
+# workers: under the moved clock and three workers an end-to-end walk once lost step with
+# the bot's replies (2030 run, 7 Dec 2026); one at a time these runs have always passed.
 MOVED_CLOCK ?= 2027-01-02T10:00:00Z 2030-02-28T23:30:00Z
 test-moved-clock: $(VENV)/.installed-test $(COMPILED)
 	@for moment in $(MOVED_CLOCK); do \
 		offset=$$(( $$(date -d "$$moment" +%s) - $$(date +%s) )); \
 		echo "== make test-moved-clock: the suite from $$moment (faketime -m -f +$${offset}s)"; \
-		faketime -m -f "+$${offset}s" $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) || exit 1; \
+		faketime -m -f "+$${offset}s" $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
 	done
 
 $(VENV)/bin/python:

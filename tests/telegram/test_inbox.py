@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import storage.inbox
 from bot.telegram.application import TelegramBot
 from bot.telegram.bot_api import bot_id
 from bot.text.i18n import Translator
 from storage.database import create_sessionmaker
 from storage.inbox import KEEP_DONE, MAX_ATTEMPTS, IncomingUpdate, store_updates
 from storage.models import Conversation, InboxUpdate, Proposal
+from storage.outbox import backoff_delay
 from tests.clock import MovingClock
 from tests.fakes import FakeChat, FakeTelegram
 
@@ -29,6 +31,18 @@ PARKED = (
     "Sorry, I could not handle your message, even after several tries. The team has been "
     "told. Your draft is safe: please send your message again later."
 )
+
+
+@pytest.fixture(autouse=True)
+def minute_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed update waits a minute, doubling, without jitter: full jitter under a second
+    can be a few milliseconds, and on a busy machine (the suite on parallel workers) the drain
+    that failed took the update again before the test looked (seen in make test)."""
+
+    def no_jitter(attempts: int, retry_after: float | None = None, **_ignored: Any) -> float:
+        return backoff_delay(attempts, retry_after, base=60.0, cap=3600.0, rand=lambda: 1.0)
+
+    monkeypatch.setattr(storage.inbox, "backoff_delay", no_jitter)
 
 
 async def rows(engine: AsyncEngine) -> dict[int, InboxUpdate]:
