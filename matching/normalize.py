@@ -159,6 +159,16 @@ def concepts() -> dict[str, Concept]:
     }
 
 
+@cache
+def concept_forms() -> dict[str, tuple[str, ...]]:
+    """Concept id → every form of the concept in French, Dutch and English, as written
+    (without the exact-word mark)."""
+    return {
+        key: tuple(form.removeprefix(LITERAL_MARK) for lang in LANGUAGES for form in forms[lang])
+        for key, forms in _concept_table().items()
+    }
+
+
 @dataclass(frozen=True)
 class _Forms:
     """One language's concept forms: exact folded words, and their stems."""

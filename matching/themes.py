@@ -22,35 +22,64 @@ overruled when the text is clearly written in another language (a citizen using 
 French may write in Dutch). With no hint and no clear language, the three are tried and each
 theme keeps its best evidence.
 
-Pure: reads only its package data, once. Never raises on any ``str``.
+Meaning (:mod:`matching.semantic`): words the lexicons do not know still carry meaning
+("bacs à fleurs", "geveltuintjes"). Each theme is also represented by the sentence vectors
+of all its lexicon entries, concept forms and keywords in the three languages (about 6 000
+short phrases, encoded once per process), not by its label alone. The text's vector gives
+each theme a *closeness*: a soft maximum over the theme's phrases,
+``log(Σ exp(SHARPNESS × cosine)) / SHARPNESS``, which follows the closest phrases and
+counts a little for many close ones. Closeness is compared across the themes of the same
+text (z-score: how far above the text's average theme), and ``z / Z_SPAN`` clipped to
+0..1 is the semantic score. A text with fewer than :data:`MEANING_MIN_WORDS` content words
+("bonjour", "mon idée") gets no semantic score: short strings are close to everything.
+
+The score of a theme is ``LEXICAL_WEIGHT × lexical + (1 - LEXICAL_WEIGHT) × semantic``
+(the lexical score alone when the encoder is off or the text too short). The weights and
+SHARPNESS were chosen with ``intake bench themes`` (few parameters, no words taken from
+the evaluation files). :func:`preselect` still asks for lexical evidence: a theme
+suggested by meaning alone (``ThemeScore.lexical == 0``) is offered, never pre-ticked.
+
+Pure: reads only its package data, once; the encoder is loaded on first use (see
+:func:`matching.semantic.default_encoder`). Never raises on any ``str``.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import numpy as np
+import numpy.typing as npt
+
 from matching.normalize import (
     CONCEPT_PREFIX,
     LANGUAGES,
     analyze,
     analyze_words,
+    concept_forms,
     concepts,
     language_scores,
+    stop_words,
     words,
 )
+from matching.semantic import Encoder, Vectors, default_encoder
 
 __all__ = [
     "PRESELECT_MAX",
     "PRESELECT_THRESHOLD",
+    "ThemeChoices",
     "ThemeDataError",
     "ThemeScore",
+    "offered",
+    "prepare",
     "preselect",
     "suggest_themes",
+    "theme_choices",
     "theme_ids",
     "theme_label",
 ]
@@ -71,6 +100,21 @@ PRESELECT_MAX = 3
 """At most this many themes are pre-ticked (the intake allows three)."""
 LANGUAGE_CONFIDENCE = 3.0
 """Stop words a language needs, and its lead over the next, to overrule the hint."""
+LEXICAL_WEIGHT = 0.5
+"""Share of the lexical score in a theme's score; the rest is the semantic score."""
+SHARPNESS = 20.0
+"""How closely the soft maximum over a theme's phrases follows the closest one."""
+Z_SPAN = 4.0
+"""A theme this many standard deviations above the text's average gets semantic score 1."""
+MEANING_MIN_WORDS = 2
+"""Content words (not stop words) a text needs before its meaning is scored."""
+OFFER_MIN_SCORE = 0.25
+"""Minimum score for a theme found by meaning alone to be offered (about two standard
+deviations above the text's average theme)."""
+
+# Semantic input sent as a keyword argument: True for the process's encoder, False for
+# lexical matching only, or an Encoder.
+Semantic = Encoder | bool
 
 _FILE = "themes.toml"
 
@@ -82,6 +126,9 @@ _Key = tuple[str, ...]
 class ThemeScore:
     theme: str
     score: float
+    """Blended score in (0, 1]."""
+    lexical: float = 0.0
+    """The lexical part alone: 0 for a theme suggested by meaning alone."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +145,8 @@ class _Themes:
     ids: tuple[str, ...]
     labels: dict[str, dict[str, str]]
     lexicons: dict[str, _Lexicon]
+    phrases: tuple[tuple[str, ...], ...]
+    """Per theme: its concepts' forms and its keywords, in the three languages."""
 
 
 class ThemeDataError(ValueError):
@@ -205,7 +254,17 @@ def _lexicon(
 def _themes() -> _Themes:
     ids, labels, theme_concepts, keywords = _parse(_read())
     lexicons = {lang: _lexicon(ids, theme_concepts, keywords, lang) for lang in LANGUAGES}
-    return _Themes(ids, labels, lexicons)
+    forms = concept_forms()
+    phrases = tuple(
+        tuple(
+            dict.fromkeys(
+                [form for concept_id, _ in theme_concepts[theme_id] for form in forms[concept_id]]
+                + [keyword for lang in LANGUAGES for keyword, _ in keywords[theme_id][lang]]
+            )
+        )
+        for theme_id in ids
+    )
+    return _Themes(ids, labels, lexicons, phrases)
 
 
 def theme_ids() -> tuple[str, ...]:
@@ -273,14 +332,8 @@ def _languages(tokens: list[str], hint: str | None) -> tuple[str, ...]:
     return (best,) if clear else LANGUAGES
 
 
-def suggest_themes(text: str, language: str | None = None, limit: int = 3) -> list[ThemeScore]:
-    """The themes the text is about, best first: at most ``limit``, scores in (0, 1].
-
-    The first line is taken as the title when more lines follow. ``language`` (fr, nl or
-    en) is a hint: see the module's docstring. Empty when no theme is recognised.
-    """
-    if limit <= 0 or not isinstance(text, str):
-        return []
+def _lexical_scores(text: str, language: str | None) -> list[float]:
+    """Lexical score per theme, in the file's order (0 without evidence)."""
     head, newline, rest = text.strip().partition("\n")
     title, body = (words(head), words(rest)) if newline else (words(text), [])
     evidence = [0.0] * len(_themes().ids)
@@ -289,21 +342,141 @@ def suggest_themes(text: str, language: str | None = None, limit: int = 3) -> li
             evidence[index] = max(evidence[index], value)
     best = max(evidence, default=0.0)
     if best <= 0:
-        return []
+        return evidence
     confidence = 1.0 - math.exp(-best / SATURATION)
+    return [confidence * value / best for value in evidence]
+
+
+@dataclass(frozen=True)
+class _Meaning:
+    """The themes' phrases as sentence vectors, theme after theme."""
+
+    vectors: Vectors
+    starts: npt.NDArray[np.intp]  # first row of each theme
+
+
+_meanings: dict[str, _Meaning] = {}
+_meanings_lock = threading.Lock()
+
+
+def _meaning(encoder: Encoder) -> _Meaning:
+    """The themes' vectors for *encoder*, encoded on first use (about 2 s)."""
+    meaning = _meanings.get(encoder.name)
+    if meaning is None:
+        with _meanings_lock:
+            meaning = _meanings.get(encoder.name)
+            if meaning is None:
+                phrases = _themes().phrases
+                unique = sorted({phrase for theme in phrases for phrase in theme})
+                encoded = encoder.encode(unique)
+                row = {phrase: i for i, phrase in enumerate(unique)}
+                order = [row[phrase] for theme in phrases for phrase in theme]
+                sizes = np.array([len(theme) for theme in phrases], dtype=np.intp)
+                starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp)
+                meaning = _Meaning(np.ascontiguousarray(encoded[order]), starts)
+                _meanings[encoder.name] = meaning
+    return meaning
+
+
+def _encoder(semantic: Semantic) -> Encoder | None:
+    if semantic is True:
+        return default_encoder()
+    if semantic is False:
+        return None
+    return semantic
+
+
+def _content_words(text: str) -> int:
+    stop = stop_words()
+    return sum(
+        1 for word in words(text) if len(word) > 1 and not any(word in stop[lang] for lang in stop)
+    )
+
+
+def _semantic_scores(text: str, semantic: Semantic) -> list[float] | None:
+    """Semantic score per theme, in the file's order; None when not available."""
+    encoder = _encoder(semantic)
+    if encoder is None or _content_words(text) < MEANING_MIN_WORDS:
+        return None
+    meaning = _meaning(encoder)
+    vector = encoder.encode([text.strip()])[0]
+    cosines = meaning.vectors @ vector
+    # log Σ exp(k·c) / k, computed as 1 + log Σ exp(k·(c - 1)) / k (c ≤ 1: no overflow).
+    closeness = 1.0 + np.log(np.add.reduceat(np.exp(SHARPNESS * (cosines - 1.0)), meaning.starts))
+    closeness = 1.0 + (closeness - 1.0) / SHARPNESS
+    spread = float(closeness.std())
+    if not spread > 0:
+        return None
+    z = (closeness - closeness.mean()) / spread
+    return [float(value) for value in np.clip(z / Z_SPAN, 0.0, 1.0)]
+
+
+def suggest_themes(
+    text: str, language: str | None = None, limit: int = 3, *, semantic: Semantic = True
+) -> list[ThemeScore]:
+    """The themes the text is about, best first: at most ``limit``, scores in (0, 1].
+
+    The first line is taken as the title when more lines follow. ``language`` (fr, nl or
+    en) is a hint: see the module's docstring. ``semantic``: True for the process's
+    encoder, False for lexical matching only, or an :class:`Encoder`. Empty when no theme is
+    recognised.
+    """
+    if limit <= 0 or not isinstance(text, str):
+        return []
+    lexical = _lexical_scores(text, language)
+    meaning = _semantic_scores(text, semantic)
+    if meaning is None:
+        scores = lexical
+    else:
+        scores = [
+            LEXICAL_WEIGHT * lex + (1.0 - LEXICAL_WEIGHT) * sem
+            for lex, sem in zip(lexical, meaning, strict=True)
+        ]
     ids = _themes().ids
     ranked = sorted(
-        (index for index, value in enumerate(evidence) if value > 0),
-        key=lambda index: (-evidence[index], index),
+        (index for index, value in enumerate(scores) if value > 0),
+        key=lambda index: (-scores[index], index),
     )
-    return [ThemeScore(ids[index], confidence * evidence[index] / best) for index in ranked[:limit]]
+    return [ThemeScore(ids[index], scores[index], lexical[index]) for index in ranked[:limit]]
 
 
-def preselect(text: str, language: str | None = None) -> list[str]:
-    """The themes the intake pre-ticks: score ≥ :data:`PRESELECT_THRESHOLD`, at most
-    :data:`PRESELECT_MAX`, best first. Often empty for short or vague texts."""
-    return [
-        s.theme
-        for s in suggest_themes(text, language, limit=PRESELECT_MAX)
-        if s.score >= PRESELECT_THRESHOLD
-    ]
+@dataclass(frozen=True)
+class ThemeChoices:
+    """What the intake shows at the themes question."""
+
+    ticked: list[str]
+    """Pre-ticked, best first: among the :data:`PRESELECT_MAX` best suggestions, those whose
+    lexical score reaches :data:`PRESELECT_THRESHOLD`. Never a theme found by meaning alone."""
+    offered: list[str]
+    """Worth offering without ticking them, best first: the other best suggestions scoring
+    at least :data:`OFFER_MIN_SCORE` (often found by meaning alone)."""
+
+
+def theme_choices(
+    text: str, language: str | None = None, *, semantic: Semantic = True
+) -> ThemeChoices:
+    """The themes to pre-tick and to offer for a proposal's text."""
+    best = suggest_themes(text, language, limit=PRESELECT_MAX, semantic=semantic)
+    return ThemeChoices(
+        ticked=[s.theme for s in best if s.lexical >= PRESELECT_THRESHOLD],
+        offered=[
+            s.theme for s in best if s.lexical < PRESELECT_THRESHOLD and s.score >= OFFER_MIN_SCORE
+        ],
+    )
+
+
+def preselect(text: str, language: str | None = None, *, semantic: Semantic = True) -> list[str]:
+    """The themes the intake pre-ticks (:attr:`ThemeChoices.ticked`). Often empty for short
+    or vague texts."""
+    return theme_choices(text, language, semantic=semantic).ticked
+
+
+def offered(text: str, language: str | None = None, *, semantic: Semantic = True) -> list[str]:
+    """The themes the intake offers without ticking them (:attr:`ThemeChoices.offered`)."""
+    return theme_choices(text, language, semantic=semantic).offered
+
+
+def prepare(semantic: Semantic = True) -> None:
+    """Load the data files, the encoder and the themes' vectors now (a few seconds), so
+    that the first citizen does not wait for them."""
+    suggest_themes("Un compost et des vélos pour le quartier", "fr", semantic=semantic)

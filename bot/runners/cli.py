@@ -436,7 +436,7 @@ def command_bench(args: argparse.Namespace) -> int:
     from bot.runners.benchmarks.themes import evaluate_themes, format_report
 
     try:
-        report = evaluate_themes(args.eval_dir)
+        report = evaluate_themes(args.eval_dir, semantic=not args.no_semantic)
     except FileNotFoundError as error:
         print(f"intake: no evaluation data: {error}", file=sys.stderr)
         return 2
@@ -549,6 +549,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--megabytes", type=float, default=8.0, help="upload: size of the catalogue uploaded"
+    )
+    bench.add_argument(
+        "--no-semantic",
+        action="store_true",
+        help="matching, themes: lexical matching only, without the sentence encoder",
     )
     bench.add_argument("--json", action="store_true")
     return parser

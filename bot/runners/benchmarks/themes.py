@@ -10,9 +10,10 @@ Primary figure: the Paris participatory budget winners with their full descripti
 (``paris_bp_laureats_with_descriptions_fr.csv``): ``suggest_themes(title + "\\n" +
 description, "fr")``, top-1 accuracy (the best theme is one of the label's themes) and top-3
 accuracy (one of the three best is). Secondary figures, same code path, when their files
-are there: Toulouse (French titles), Amsterdam and Assen (Dutch titles), Zurich and an
-MTurk experiment (English titles, some with descriptions). Rows whose label maps to no
-theme ("Overig", empty) are skipped and counted.
+are there: Paris titles alone, the Climate convention's one-sentence proposals, Toulouse
+(French titles), Amsterdam and Assen (Dutch titles), Zurich and an MTurk experiment
+(English titles, some with descriptions). ``--no-semantic`` measures the lexicons alone.
+Rows whose label maps to no theme ("Overig", empty) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from matching.themes import suggest_themes, theme_ids
+from matching.semantic import default_encoder
+from matching.themes import prepare, suggest_themes, theme_ids
 
 __all__ = [
     "PARIS_LABELS",
@@ -76,6 +78,19 @@ ZURICH_LABELS: dict[str, frozenset[str]] = {
     "Nature": frozenset({"nature"}),
     "Culture": frozenset({"culture"}),
     "Transportation": frozenset({"mobility"}),
+}
+
+# The Convention Citoyenne pour le Climat's national proposals, by the convention's groups.
+CLIMATE_LABELS: dict[str, frozenset[str]] = {
+    "Se déplacer": frozenset({"mobility"}),
+    # Agriculture, canteens, food waste, and the land and biodiversity they depend on.
+    "Se nourrir": frozenset({"food", "nature"}),
+    # Energy renovation, urban planning, the land left unbuilt.
+    "Se loger": frozenset({"energy", "public_space", "nature"}),
+    # Renewable energy, the circular economy, jobs and training.
+    "Produire et travailler": frozenset({"energy", "zero_waste", "social"}),
+    # Carbon labels, packaging, reuse, what we eat and the energy we use.
+    "Consommer": frozenset({"zero_waste", "food", "energy"}),
 }
 
 MTURK_LABELS: dict[str, frozenset[str]] = {
@@ -156,6 +171,22 @@ PRIMARY = _Source(
 )
 SECONDARY = (
     _Source(
+        file="paris_bp_projets_gagnants.csv",
+        name="Paris (titles)",
+        language="fr",
+        label_column="thematique",
+        title_column="titre_projet_gagnant",
+        mapping=_from_table(PARIS_LABELS),
+    ),
+    _Source(
+        file="ccc_convention_citoyenne_climat_fr.csv",
+        name="Climate convention (one-sentence proposals)",
+        language="fr",
+        label_column="theme",
+        title_column="proposal",
+        mapping=_from_table(CLIMATE_LABELS),
+    ),
+    _Source(
         file="pabulib_toulouse_fr.csv",
         name="Toulouse (titles)",
         language="fr",
@@ -218,6 +249,8 @@ class DatasetReport:
 @dataclass(frozen=True)
 class ThemeReport:
     eval_dir: str
+    semantic: str
+    """The sentence encoder used beside the lexicons, or "off"."""
     primary: DatasetReport
     secondary: tuple[DatasetReport, ...]
     missing: tuple[str, ...]
@@ -245,7 +278,7 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         return [dict(row) for row in csv.DictReader(handle)]
 
 
-def _evaluate(path: Path, source: _Source) -> DatasetReport:
+def _evaluate(path: Path, source: _Source, semantic: bool) -> DatasetReport:
     known = set(theme_ids())
     per_label: dict[str, list[int]] = {}  # label → [rows, top1 hits, top3 hits]
     label_themes: dict[str, frozenset[str]] = {}
@@ -264,7 +297,8 @@ def _evaluate(path: Path, source: _Source) -> DatasetReport:
         description = (row.get("description") or "").strip()
         text = f"{title}\n{description}" if description else title
         start = time.perf_counter()
-        ranked = [s.theme for s in suggest_themes(text, source.language, limit=3)]
+        found = suggest_themes(text, source.language, limit=3, semantic=semantic)
+        ranked = [s.theme for s in found]
         elapsed += time.perf_counter() - start
         no_suggestion += not ranked
         counts = per_label.setdefault(label, [0, 0, 0])
@@ -291,8 +325,9 @@ def _evaluate(path: Path, source: _Source) -> DatasetReport:
     )
 
 
-def evaluate_themes(eval_dir: Path) -> ThemeReport:
-    """Run the benchmark on the labelled files in ``eval_dir``.
+def evaluate_themes(eval_dir: Path, semantic: bool = True) -> ThemeReport:
+    """Run the benchmark on the labelled files in ``eval_dir``, with the sentence encoder
+    beside the lexicons (when it loads) or, ``semantic=False``, the lexicons alone.
 
     Raises :class:`FileNotFoundError` naming the folder or the primary file when missing;
     secondary files are optional (listed in ``missing``).
@@ -306,17 +341,25 @@ def evaluate_themes(eval_dir: Path) -> ThemeReport:
     primary_path = eval_dir / PRIMARY.file
     if not primary_path.is_file():
         raise FileNotFoundError(f"evaluation file not found: {primary_path}")
-    suggest_themes("warm-up: compost, vélo, moestuin", "fr")  # load data files outside timing
-    primary = _evaluate(primary_path, PRIMARY)
+    encoder = default_encoder() if semantic else None
+    # The data files, the encoder and the themes' vectors are loaded outside timing.
+    prepare(semantic)
+    primary = _evaluate(primary_path, PRIMARY, semantic)
     secondary: list[DatasetReport] = []
     missing: list[str] = []
     for source in SECONDARY:
         path = eval_dir / source.file
         if path.is_file():
-            secondary.append(_evaluate(path, source))
+            secondary.append(_evaluate(path, source, semantic))
         else:
             missing.append(source.file)
-    return ThemeReport(str(eval_dir), primary, tuple(secondary), tuple(missing))
+    return ThemeReport(
+        str(eval_dir),
+        encoder.name if encoder is not None else "off",
+        primary,
+        tuple(secondary),
+        tuple(missing),
+    )
 
 
 def _percent(value: float) -> str:
@@ -343,7 +386,11 @@ def _dataset_lines(dataset: DatasetReport, with_labels: bool) -> list[str]:
 def format_report(report: ThemeReport, secondary_labels: bool = False) -> str:
     """A plain-text summary: the primary figures per label, then the secondary overall
     figures (per label too with ``secondary_labels``)."""
-    lines = [f"Theme suggestion benchmark — {report.eval_dir}", ""]
+    lines = [
+        f"Theme suggestion benchmark — {report.eval_dir}",
+        f"Sentence encoder beside the lexicons: {report.semantic}",
+        "",
+    ]
     lines += _dataset_lines(report.primary, with_labels=True)
     for dataset in report.secondary:
         lines.append("")
