@@ -7,6 +7,7 @@ the draft; `review` lets the citizen edit any field and come back.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -50,7 +51,7 @@ from matching.communes import (
     nearest_commune,
     sorted_for_language,
 )
-from matching.themes import preselect, theme_ids, theme_label
+from matching.themes import theme_choices, theme_ids, theme_label
 from storage.clock import brussels_today
 from storage.proposals import NewProposal
 
@@ -606,8 +607,11 @@ class ThemesStep(ToggleStep):
     async def enter(self, ctx: Context) -> None:
         if "themes" not in ctx.draft:
             text = f"{ctx.draft.get('title', '')}\n{ctx.draft.get('description', '')}"
-            ctx.draft["themes"] = preselect(text, ctx.t.language)
-            ctx.draft["_themes_suggested"] = bool(ctx.draft["themes"])
+            # Encoding the text takes tens of milliseconds: not in the event loop.
+            choices = await asyncio.to_thread(theme_choices, text, ctx.t.language)
+            ctx.draft["themes"] = choices.ticked
+            ctx.draft["_themes_suggested"] = bool(choices.ticked)
+            ctx.draft["_themes_offered"] = choices.offered
 
     def options(self, ctx: Context) -> dict[str, str]:
         return {theme: theme_label(theme, ctx.t.language) for theme in theme_ids()}
@@ -622,6 +626,17 @@ class ThemesStep(ToggleStep):
             question += "\n" + ctx._(
                 "<i>I ticked the ones your description suggests: change them if needed.</i>"
             )
+        offered = [
+            theme_label(theme, ctx.t.language)
+            for theme in ctx.draft.get("_themes_offered", [])
+            if theme not in ctx.draft.get("themes", [])
+        ]
+        if offered:
+            question += "\n" + ctx.t.ngettext(
+                "<i>Your idea may also be about {themes}: tick it if so.</i>",
+                "<i>Your idea may also be about {themes}: tick them if so.</i>",
+                len(offered),
+            ).format(themes=ctx.t.either(offered))
         return question
 
     async def on_text(self, ctx: Context, text: str) -> Outcome:

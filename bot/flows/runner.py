@@ -8,7 +8,9 @@ the current prompt again; the draft is never lost.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +45,12 @@ from bot.services.matcher import Matcher
 from bot.services.retention import NO_POLICY, DataPolicy
 from bot.services.staff_take import TakeResult, take
 from bot.text.i18n import Translator, language_from_telegram
+from matching.themes import prepare as prepare_themes
 from storage.conversations import ConversationStore
 from storage.inbox import UpdateKey, applied_result, record_result
 from storage.models import Conversation
+
+log = logging.getLogger(__name__)
 
 OVERLAYS = {
     "language",
@@ -62,6 +67,11 @@ INFORMATION = {"help", "privacy", "status", "my_data", "coach"}
 BACK_WORDS = frozenset(
     {"back", "go back", "retour", "revenir", "précédent", "terug", "vorige", "ga terug"}
 )
+
+
+def _log_failed_preparation(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not load the themes' vectors", exc_info=task.exception())
 
 
 def means_back(text: str) -> bool:
@@ -154,9 +164,14 @@ class Runner:
         self.steps: dict[str, Step] = {**STEPS, **ACCOUNT_STEPS}
         # Coach accounts are real: the preview bot (test proposals) leaves them alone.
         self.coach = None if test_proposals else CoachFlow(default_language)
+        self._preparing: asyncio.Task[None] | None = None
 
     async def warm_up(self) -> None:
-        """Build the similarity index now, so that the first citizen does not wait for it."""
+        """Build the similarity index now, so that the first citizen does not wait for it,
+        and load the sentence encoder and the themes' vectors in a worker thread (a few
+        seconds; a themes question asked meanwhile waits for them in its own thread)."""
+        self._preparing = asyncio.create_task(asyncio.to_thread(prepare_themes))
+        self._preparing.add_done_callback(_log_failed_preparation)
         async with self.store.transaction() as session:
             await self.matcher.refresh(session)
 

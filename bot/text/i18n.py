@@ -16,6 +16,7 @@ from typing import Literal
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
+from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal
 
 from storage.clock import BRUSSELS
@@ -102,6 +103,10 @@ class Translator:
         with_minutes, on_the_hour = TIME_PATTERNS[self.language]
         pattern = on_the_hour if moment.minute == 0 else with_minutes
         return format_time(moment.replace(tzinfo=None), format=pattern, locale=self.locale)
+
+    def either(self, items: list[str]) -> str:
+        """ "Nature, Eau ou Énergie" / "Natuur, Water of Energie" / "Nature, Water, or Energy"."""
+        return format_list(items, style="or", locale=self.locale) if items else ""
 
     def datetime(self, moment: datetime) -> str:
         """A timestamp in Brussels time: "05/03/2026 18:30" (fr, nl), babel's short format (en)."""

@@ -256,6 +256,31 @@ async def test_themes_are_preselected_from_the_text() -> None:
     assert c.draft["themes"] == chosen
 
 
+@pytest.mark.parametrize(
+    ("language", "offer"),
+    [
+        ("nl", "Je idee gaat misschien ook over het thema Natuur, biodiversiteit: vink het aan"),
+        ("en", "Your idea may also be about Nature, biodiversity: tick it if so."),
+    ],
+)
+async def test_a_theme_found_by_meaning_alone_is_offered_not_ticked(
+    language: str, offer: str
+) -> None:
+    c = ctx(
+        "themes",
+        language,
+        title="Een ooievaarsnest",
+        description="Een paal met een nest op het pleintje.",
+    )
+    await STEPS["themes"].enter(c)
+    assert c.draft["themes"] == ["public_space"]  # "plein": the lexicons know it
+    reply = STEPS["themes"].prompt(c)
+    assert offer in reply.text
+    await STEPS["themes"].on_button(c, "nature")  # ticked: no longer offered
+    assert "nature" in c.draft["themes"]
+    assert offer not in STEPS["themes"].prompt(c).text
+
+
 async def test_similar_step_shows_matches_with_reasons() -> None:
     from bot.services.matcher import Similar
 
