@@ -168,6 +168,11 @@ class VectorIndex:
         return self._live
 
     @property
+    def dimensions(self) -> int:
+        """Length of the vectors (0 until the first one)."""
+        return self._dimensions
+
+    @property
     def positions(self) -> int:
         """Positions given so far (removed and zero rows included): the next add's."""
         return self._size
@@ -180,6 +185,14 @@ class VectorIndex:
     @property
     def lists(self) -> int:
         return len(self._blocks)
+
+    @property
+    def probes(self) -> int:
+        """Lists scored per :meth:`nearest` (all of them while untrained)."""
+        lists = len(self._blocks)
+        if self._centroids is None:
+            return lists
+        return min(lists, max(self.MIN_PROBES, math.ceil(self.PROBE_SHARE * lists)))
 
     @property
     def nbytes(self) -> int:
@@ -202,11 +215,8 @@ class VectorIndex:
         q = self._as_query(query)
         if q is None or k <= 0 or self._live == 0:
             return []
-        if self._centroids is None:
-            return self._score(q, range(len(self._blocks)), k, excluded)
-        lists = self._centroids.shape[0]
-        probes = min(lists, max(self.MIN_PROBES, math.ceil(self.PROBE_SHARE * lists)))
-        if probes >= lists:
+        lists, probes = len(self._blocks), self.probes
+        if self._centroids is None or probes >= lists:
             return self._score(q, range(lists), k, excluded)
         closeness = self._centroids @ q
         nearest_lists = np.argpartition(-closeness, probes - 1)[:probes]

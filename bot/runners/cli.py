@@ -430,7 +430,10 @@ def command_bench(args: argparse.Namespace) -> int:
             run_matching_benchmark,
         )
 
-        result = run_matching_benchmark(args.size, queries=args.queries)
+        configure_logging("WARNING")  # says why, if the sentence encoder cannot load
+        result = run_matching_benchmark(
+            args.size, queries=args.queries, semantic=not args.no_semantic
+        )
         print(json.dumps(result) if as_json else format_matching_report(result))
         return 0
     from bot.runners.benchmarks.themes import evaluate_themes, format_report

@@ -4,13 +4,22 @@ no encoder needed."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+import math
+import zlib
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from bot.runners.benchmarks.matching import (
+    document_text,
+    format_matching_report,
+    run_matching_benchmark,
+)
 from matching.semantic import Vectors
+from matching.similar import Document
 from matching.vectors import VectorIndex
 
 DIMENSIONS = 32
@@ -251,3 +260,63 @@ def test_memory_is_about_four_bytes_per_dimension() -> None:
     for index in (VectorIndex.build(vectors), SmallIVF.build(vectors)):
         per_vector = index.nbytes / 3000
         assert 4 * DIMENSIONS <= per_vector <= 4 * DIMENSIONS + 64
+
+
+# --------------------------------------------------------------------- benchmark
+
+
+class WordHashEncoder:
+    """A stand-in for the sentence encoder: the normalised sum of one seeded random vector
+    per word (texts sharing words are near), fast and without a model."""
+
+    name = "word-hash/test"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self._words: dict[str, Vectors] = {}
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                if word not in self._words:
+                    self._words[word] = random_unit(1, seed=zlib.crc32(word.encode()))[0]
+                out[row] += self._words[word]
+        return unit(out)
+
+
+@pytest.mark.parametrize(("size", "embed_limit"), [(300, 1000), (300, 120)])
+def test_semantic_benchmark_smoke(size: int, embed_limit: int) -> None:
+    encoder = WordHashEncoder()
+    result = run_matching_benchmark(
+        size, queries=12, seed=3, semantic=True, encoder=encoder, embed_limit=embed_limit
+    )
+    semantic = result["semantic"]
+    assert semantic["enabled"] and semantic["encoder"] == "word-hash/test"
+    assert semantic["embedded"] == min(size, embed_limit)
+    assert semantic["embedded"] + semantic["derived"] == size
+    # documents in batches of 256 (the sample only), then the queries one at a time
+    assert encoder.calls[: math.ceil(semantic["embedded"] / 256)] == [
+        min(256, semantic["embedded"] - start) for start in range(0, semantic["embedded"], 256)
+    ]
+    assert encoder.calls.count(1) >= 12
+    assert semantic["queries"] == 12 and semantic["recall_queries"] == 12
+    assert semantic["recall_at_10"] == 1.0  # 300 vectors: exact search
+    assert semantic["nearest_p50_ms"] <= semantic["nearest_p95_ms"]
+    assert semantic["index_bytes_per_vector"] >= 4 * DIMENSIONS
+    assert json.loads(json.dumps(result)) == result
+    report = format_matching_report(result)
+    assert "recall@10" in report and "recall@5" in report
+    assert ("noise" in report) == (size > embed_limit)
+
+
+def test_the_semantic_benchmark_is_skipped_unless_asked() -> None:
+    result = run_matching_benchmark(200, queries=5, seed=3)
+    assert result["semantic"]["enabled"] is False
+    assert "Semantic search: skipped" in format_matching_report(result)
+
+
+def test_the_benchmark_embeds_what_the_similarity_index_analyses() -> None:
+    assert document_text(Document("d", "Compost", "Rue Haute")) == "Compost\nRue Haute"
+    assert document_text(Document("d", "Compost")) == "Compost"

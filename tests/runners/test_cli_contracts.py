@@ -112,10 +112,13 @@ def test_find_similar_refuses_a_broken_catalogue(tmp_path: Path) -> None:
 
 
 def test_bench_matching_json() -> None:
-    result = intake("bench", "matching", "--size", "1500", "--queries", "20", "--json")
+    result = intake(
+        "bench", "matching", "--size", "1500", "--queries", "20", "--no-semantic", "--json"
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["size"] == 1500
+    assert report["semantic"]["enabled"] is False  # no model loaded, no texts embedded
     for key in ("build_seconds", "query_p50_ms", "query_p95_ms", "recall_at_5", "peak_memory_mb"):
         assert isinstance(report[key], int | float)
     assert 0 <= report["recall_at_5"] <= 1

@@ -7,6 +7,12 @@ Brussels, days, numbers), ``synthetic_queries`` citizen proposals from the same 
 ``run_matching_benchmark`` measures build time, query latency, recall@5 against
 :meth:`SimilarityIndex.search_exhaustive` and peak memory. ``intake bench matching`` prints
 :func:`format_matching_report` (or the JSON of the result dict).
+
+With ``semantic=True`` (``intake bench matching``'s default, ``--no-semantic`` to skip it)
+it then measures the semantic side (:mod:`matching.semantic`, :mod:`matching.vectors`) on
+the same documents and queries: embedding time, :class:`VectorIndex` build, query
+encoding, ``nearest`` latency, recall@10 against ``nearest_exhaustive``, memory; see
+:func:`run_semantic_benchmark`.
 """
 
 from __future__ import annotations
@@ -18,17 +24,24 @@ import random
 import resource
 import statistics
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from matching.communes import all_communes
+from matching.semantic import Encoder, Vectors, default_encoder
 from matching.similar import Document, Match, Query, SimilarityIndex
+from matching.vectors import VectorIndex
 
 __all__ = [
+    "document_text",
     "format_matching_report",
     "run_matching_benchmark",
+    "run_semantic_benchmark",
     "synthetic_catalogue",
     "synthetic_queries",
 ]
@@ -38,6 +51,15 @@ WARMUP_QUERIES = 5
 RECALL_QUERIES_SMALL = 100  # up to 200 000 documents
 RECALL_QUERIES_LARGE = 50  # beyond (the exhaustive scan takes seconds per query)
 LARGE = 200_000
+SEMANTIC_K = 50  # candidates asked of VectorIndex.nearest
+SEMANTIC_RECALL_K = 10
+EMBED_BATCH = 256
+EMBED_LIMIT = LARGE
+"""Beyond this many documents, a seeded sample of EMBED_LIMIT is embedded (at about 4 ms a
+document on one core, a million would take over an hour) and the other vectors derived."""
+DERIVED_NOISE = 0.25
+"""Norm of the Gaussian noise added to a sampled vector to derive another document's vector
+(cosine about 0.97 to its source, renormalised)."""
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -1065,7 +1087,15 @@ def _recall(found: list[Match], exact: list[Match]) -> tuple[float, float] | Non
     return ties / len(exact), ids / len(exact)
 
 
-def run_matching_benchmark(size: int, queries: int = 200, seed: int = 42) -> dict[str, Any]:
+def run_matching_benchmark(
+    size: int,
+    queries: int = 200,
+    seed: int = 42,
+    *,
+    semantic: bool = False,
+    encoder: Encoder | None = None,
+    embed_limit: int = EMBED_LIMIT,
+) -> dict[str, Any]:
     """Build an index over ``synthetic_catalogue(size, seed)`` and query it; JSON-ready dict.
 
     Times: index build (wall clock, catalogue generation excluded); per-query latency of
@@ -1078,6 +1108,12 @@ def run_matching_benchmark(size: int, queries: int = 200, seed: int = 42) -> dic
     Memory: peak RSS during build and queries minus the RSS before the build (Linux, via
     ``/proc/self/clear_refs`` and ``VmHWM``), else the growth of ``ru_maxrss``; the
     catalogue itself is not counted.
+
+    ``semantic=True`` adds ``result["semantic"]``, :func:`run_semantic_benchmark` on the
+    same catalogue and queries (with *encoder*, else :func:`default_encoder`), after the
+    lexical index is dropped; False (the default here, so that a quick call loads no model)
+    records that it was skipped. ``intake bench matching`` asks for it unless told
+    ``--no-semantic``.
     """
     catalogue = synthetic_catalogue(size, seed)
     query_list = synthetic_queries(queries, seed + 1)
@@ -1131,7 +1167,7 @@ def run_matching_benchmark(size: int, queries: int = 200, seed: int = 42) -> dic
         id_recalls.append(measured[1])
     exhaustive_seconds = time.perf_counter() - started
 
-    return {
+    result: dict[str, Any] = {
         "size": size,
         "queries": len(query_list),
         "build_seconds": round(build_seconds, 3),
@@ -1155,6 +1191,219 @@ def run_matching_benchmark(size: int, queries: int = 200, seed: int = 42) -> dic
         "platform": sys.platform,
         "seed": seed,
     }
+    del index, results
+    gc.collect()
+    if semantic:
+        result["semantic"] = run_semantic_benchmark(
+            catalogue, query_list, seed, encoder=encoder, embed_limit=embed_limit
+        )
+    else:
+        result["semantic"] = {"enabled": False, "reason": "not asked (--no-semantic)"}
+    return result
+
+
+# --------------------------------------------------------------------------- semantic
+
+
+def document_text(document: Document) -> str:
+    """What :class:`SimilarityIndex` analyses of a document, hence what is embedded: the
+    name, a newline, the description."""
+    if document.description:
+        return f"{document.name}\n{document.description}"
+    return document.name
+
+
+def _embed(encoder: Encoder, texts: list[str]) -> Vectors:
+    """*texts* embedded in batches of :data:`EMBED_BATCH`, one row each."""
+    out: Vectors | None = None
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = encoder.encode(texts[start : start + EMBED_BATCH])
+        if out is None:
+            out = np.zeros((len(texts), batch.shape[1]), dtype=np.float32)
+        out[start : start + batch.shape[0]] = batch
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def _derive(sampled: Vectors, count: int, seed: int) -> Vectors:
+    """*count* vectors, each a random row of *sampled* plus seeded Gaussian noise of norm
+    about :data:`DERIVED_NOISE`, renormalised (a zero row stays zero)."""
+    rng = np.random.default_rng(seed)
+    dimensions = sampled.shape[1]
+    out = np.empty((count, dimensions), dtype=np.float32)
+    scale = np.float32(DERIVED_NOISE / np.sqrt(dimensions))
+    for start in range(0, count, 65_536):
+        end = min(count, start + 65_536)
+        rows = sampled[rng.integers(0, sampled.shape[0], end - start)]
+        present = np.any(rows != 0, axis=1, keepdims=True)
+        noisy = rows + rng.standard_normal(rows.shape, dtype=np.float32) * scale * present
+        norms = np.linalg.norm(noisy, axis=1, keepdims=True)
+        out[start:end] = noisy / np.where(norms > 0, norms, 1)
+    return out
+
+
+def _catalogue_vectors(
+    catalogue: list[Document], encoder: Encoder, seed: int, embed_limit: int
+) -> tuple[Vectors, dict[str, Any]]:
+    """The catalogue's vectors, and how they were made: every text embedded, or (beyond
+    *embed_limit* documents) a seeded sample embedded and the rest derived by
+    :func:`_derive`."""
+    texts = [document_text(d) for d in catalogue]
+    size = len(texts)
+    if size <= embed_limit:
+        started = time.perf_counter()
+        vectors = _embed(encoder, texts)
+        seconds = time.perf_counter() - started
+        return vectors, {
+            "embedded": size,
+            "derived": 0,
+            "embed_seconds": round(seconds, 2),
+            "embed_ms_per_document": round(seconds * 1000 / max(size, 1), 3),
+            "vectors_method": f"all {size:,} documents embedded",
+        }
+    sample = sorted(random.Random(seed).sample(range(size), embed_limit))
+    started = time.perf_counter()
+    sampled = _embed(encoder, [texts[i] for i in sample])
+    seconds = time.perf_counter() - started
+    vectors = np.empty((size, sampled.shape[1]), dtype=np.float32)
+    vectors[sample] = sampled
+    rest = np.setdiff1d(np.arange(size), np.asarray(sample))
+    vectors[rest] = _derive(sampled, rest.shape[0], seed)
+    per_document = seconds / embed_limit
+    return vectors, {
+        "embedded": embed_limit,
+        "derived": int(rest.shape[0]),
+        "embed_seconds": round(seconds, 2),
+        "embed_ms_per_document": round(per_document * 1000, 3),
+        "embed_all_estimated_seconds": round(per_document * size, 0),
+        "vectors_method": (
+            f"a seeded sample of {embed_limit:,} of the {size:,} documents embedded; each "
+            f"of the other {rest.shape[0]:,} vectors is a random sampled vector plus seeded "
+            f"Gaussian noise of norm {DERIVED_NOISE} (cosine about "
+            f"{1 / np.sqrt(1 + DERIVED_NOISE**2):.2f} to its source), renormalised: not its "
+            "own text's meaning, and near-duplicates of the sample"
+        ),
+    }
+
+
+def _rss_mb() -> float | None:
+    kb = _status_kb("VmRSS")
+    return None if kb is None else kb / 1024
+
+
+def _mb_delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(after - before, 1)
+
+
+def run_semantic_benchmark(
+    catalogue: list[Document],
+    query_list: list[Query],
+    seed: int = 42,
+    *,
+    encoder: Encoder | None = None,
+    embed_limit: int = EMBED_LIMIT,
+) -> dict[str, Any]:
+    """The semantic side on *catalogue* and *query_list*; JSON-ready dict.
+
+    * ``model_rss_mb``: resident memory added by loading the encoder (:func:`default_encoder`
+      unless *encoder* is given; 0 when it was already loaded in this process).
+    * Embedding of the documents' texts (:func:`document_text`) in batches of
+      :data:`EMBED_BATCH`: total seconds and ms per document. Up to *embed_limit*
+      documents all are embedded; beyond, a seeded sample is and the other vectors are
+      derived from it (``vectors_method`` says which, ``embed_all_estimated_seconds``
+      extrapolates).
+    * ``build_seconds``: :meth:`VectorIndex.build` from these vectors (k-means included);
+      ``index_mb``: its :attr:`~VectorIndex.nbytes`; ``index_rss_mb``: the resident memory
+      it added.
+    * Query encoding, one query at a time as the bot does, and ``nearest(k=50)``: p50/p95
+      wall clock in ms after warm-up (and the process CPU time of ``nearest``, all BLAS
+      threads included).
+    * ``recall_at_10``: share of the 10 exact neighbours (:meth:`VectorIndex.
+      nearest_exhaustive`) among the first 10 of ``nearest(k=50)``, over every query;
+      ``recall_at_10_ties`` counts a found vector as right when its cosine reaches the
+      10th exact one (minus 1e-6).
+    """
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    loaded = encoder if encoder is not None else default_encoder()
+    load_seconds = time.perf_counter() - started
+    if loaded is None:
+        return {"enabled": False, "reason": "the sentence encoder could not be loaded"}
+    model_rss = _mb_delta(_rss_mb(), rss_before)
+
+    vectors, embedding = _catalogue_vectors(catalogue, loaded, seed, embed_limit)
+    gc.collect()
+    rss_before_build = _rss_mb()
+    started = time.perf_counter()
+    index = VectorIndex.build(vectors)
+    build_seconds = time.perf_counter() - started
+    index_rss = _mb_delta(_rss_mb(), rss_before_build)
+    del vectors
+
+    warmup = synthetic_queries(WARMUP_QUERIES, seed + 2)
+    for query in warmup:
+        loaded.encode([query.text])
+    encode_times: list[float] = []
+    rows: list[Vectors] = []
+    for query in query_list:
+        started = time.perf_counter()
+        rows.append(loaded.encode([query.text])[0])
+        encode_times.append((time.perf_counter() - started) * 1000)
+
+    for row in rows[:WARMUP_QUERIES]:
+        index.nearest(row, SEMANTIC_K)
+    times: list[float] = []
+    cpu_times: list[float] = []
+    found: list[list[tuple[int, float]]] = []
+    for row in rows:
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        found.append(index.nearest(row, SEMANTIC_K))
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.process_time() - cpu_started) * 1000)
+
+    id_recalls: list[float] = []
+    tie_recalls: list[float] = []
+    started = time.perf_counter()
+    for row, near in zip(rows, found, strict=True):
+        exact = index.nearest_exhaustive(row, SEMANTIC_RECALL_K)
+        if not exact:
+            continue
+        first = near[:SEMANTIC_RECALL_K]
+        kth = exact[-1][1]
+        id_recalls.append(len({p for p, _ in first} & {p for p, _ in exact}) / len(exact))
+        tie_recalls.append(
+            min(len(exact), sum(1 for _, c in first if c >= kth - 1e-6)) / len(exact)
+        )
+    exhaustive_seconds = time.perf_counter() - started
+
+    return {
+        "enabled": True,
+        "encoder": getattr(loaded, "name", type(loaded).__name__),
+        "model_load_seconds": round(load_seconds, 2),
+        "model_rss_mb": model_rss,
+        **embedding,
+        "embed_batch": EMBED_BATCH,
+        "dimensions": index.dimensions,
+        "build_seconds": round(build_seconds, 3),
+        "ivf": index.trained,
+        "lists": index.lists,
+        "probes": index.probes,
+        "index_mb": round(index.nbytes / 2**20, 1),
+        "index_bytes_per_vector": round(index.nbytes / max(len(index), 1)),
+        "index_rss_mb": index_rss,
+        "queries": len(rows),
+        "query_encode_p50_ms": round(_percentile(encode_times, 0.50), 3),
+        "query_encode_p95_ms": round(_percentile(encode_times, 0.95), 3),
+        "nearest_k": SEMANTIC_K,
+        "nearest_p50_ms": round(_percentile(times, 0.50), 3),
+        "nearest_p95_ms": round(_percentile(times, 0.95), 3),
+        "nearest_max_ms": round(max(times, default=0.0), 3),
+        "nearest_cpu_p95_ms": round(_percentile(cpu_times, 0.95), 3),
+        "recall_at_10": round(statistics.fmean(id_recalls), 4) if id_recalls else 1.0,
+        "recall_at_10_ties": round(statistics.fmean(tie_recalls), 4) if tie_recalls else 1.0,
+        "recall_queries": len(id_recalls),
+        "exhaustive_ms_per_query": round(exhaustive_seconds * 1000 / max(len(id_recalls), 1), 1),
+    }
 
 
 def format_matching_report(result: dict[str, Any]) -> str:
@@ -1172,4 +1421,52 @@ def format_matching_report(result: dict[str, Any]) -> str:
         f"exact ids {result.get('recall_at_5_ids', 0):.3f})",
         f"  peak memory     {result['peak_memory_mb']:.1f} MB ({result['memory_method']})",
     ]
+    semantic = result.get("semantic")
+    if semantic:
+        lines.extend(_semantic_lines(semantic))
     return "\n".join(lines)
+
+
+def _mb(value: float | None) -> str:
+    return "?" if value is None else f"{value:+.0f} MB"
+
+
+def _semantic_lines(semantic: dict[str, Any]) -> list[str]:
+    if not semantic.get("enabled"):
+        return [f"Semantic search: skipped ({semantic.get('reason', 'not asked')})"]
+    derived = semantic["derived"]
+    lines = [
+        f"Semantic search ({semantic['encoder']}, {semantic['dimensions']} dimensions)",
+        f"  model           loaded in {semantic['model_load_seconds']:.1f} s, "
+        f"resident memory {_mb(semantic['model_rss_mb'])}",
+        f"  embedding       {semantic['embedded']:,} documents in "
+        f"{semantic['embed_seconds']:.1f} s ({semantic['embed_ms_per_document']:.2f} ms "
+        f"per document, batches of {semantic['embed_batch']})",
+    ]
+    method = semantic["vectors_method"]
+    if derived:
+        method += (
+            f"; embedding all {semantic['embedded'] + derived:,} would take about "
+            f"{semantic['embed_all_estimated_seconds']:,.0f} s"
+        )
+    lines += textwrap.wrap(method, 100, initial_indent=" " * 18, subsequent_indent=" " * 18)
+    kind = (
+        f"IVF, {semantic['lists']:,} lists, {semantic['probes']} probed"
+        if semantic["ivf"]
+        else "exact, one list"
+    )
+    lines += [
+        f"  vector index    build {semantic['build_seconds']:.2f} s ({kind})",
+        f"  index memory    {semantic['index_mb']:.1f} MB ({semantic['index_bytes_per_vector']:,} "
+        f"bytes per vector; resident memory {_mb(semantic['index_rss_mb'])})",
+        f"  query encoding  p50 {semantic['query_encode_p50_ms']:.2f} ms, "
+        f"p95 {semantic['query_encode_p95_ms']:.2f} ms (one query at a time)",
+        f"  {'nearest k=' + str(semantic['nearest_k']):<16}"
+        f"p50 {semantic['nearest_p50_ms']:.2f} ms, "
+        f"p95 {semantic['nearest_p95_ms']:.2f} ms (CPU p95 {semantic['nearest_cpu_p95_ms']:.2f} "
+        f"ms, {semantic['queries']} queries)",
+        f"  recall@10       {semantic['recall_at_10']:.3f} vs the exhaustive scan "
+        f"({semantic['recall_queries']} queries, {semantic['exhaustive_ms_per_query']:.0f} ms "
+        f"each; counting equal cosines {semantic['recall_at_10_ties']:.3f})",
+    ]
+    return lines
