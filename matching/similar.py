@@ -14,11 +14,19 @@ identical across French, Dutch and English, so "potager collectif" meets "Sament
 
 Scoring
 -------
-For a query *q* and a document *d* that share at least one term (otherwise the score is 0:
-themes or commune alone never make two texts similar)::
+For a query *q* and a document *d* that share at least one term, or whose meanings are
+close (otherwise the score is 0: themes or commune alone never make two texts similar)::
 
-    text  = 0.40 * overlap + 0.20 * fuzzy + 0.40 * concepts        (each part in 0..1)
+    words = 0.40 * overlap + 0.20 * fuzzy + 0.40 * concepts        (each part in 0..1)
+    text  = words + 0.6 * meaning * (1 - words)
     score = text * (0.70 + 0.15 * themes + 0.15 * commune) / best
+
+* ``meaning``: the cosine of the two texts' sentence vectors (:mod:`matching.semantic`),
+  0 at :data:`MEANING_FLOOR` (0.35) or below, 1 from 0.60 (:data:`MEANING_SPAN`); 0 when
+  the index has no encoder. Meaning adds to the words' evidence and never takes from it:
+  "potager collectif" meets "samentuin" and "community garden" through the concept table,
+  "bacs potagers dans ma rue" meets "Potager du Carré Vert" through meaning alone (reason
+  ``similar_idea``).
 
 * ``overlap``: IDF-weighted overlap of the two term sets (concepts and words), normalised
   by both sides (weighted Ochiai/cosine ``w(q∩d) / sqrt(w(q) * w(d))``, ``w`` the sum of
@@ -64,7 +72,9 @@ A search selects candidates, then applies the full score above to at most
    count in the final score but bring no candidate;
 3. the accumulated documents are ranked by an estimate of the score (overlap and
    concepts parts × the themes/commune factor, the fuzzy part left out), computed with
-   ``map`` over built-ins, and the best :data:`CANDIDATE_POOL` get the full score.
+   ``map`` over built-ins, and the best :data:`CANDIDATE_POOL` get the full score;
+4. the :data:`SEMANTIC_CANDIDATES` documents whose vectors are nearest to the query's
+   (:class:`matching.vectors.VectorIndex`) join them, whether they share a term or not.
 
 :meth:`SimilarityIndex.search_exhaustive` applies the full score to every document (for
 tests and recall measurement).
@@ -84,10 +94,11 @@ import operator
 import re
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from matching.communes import all_communes
@@ -99,6 +110,8 @@ from matching.normalize import (
     stem,
     words,
 )
+from matching.semantic import DIMENSIONS, Encoder, Vectors, default_encoder
+from matching.vectors import VectorIndex
 
 __all__ = [
     "CANDIDATE_POOL",
@@ -162,6 +175,22 @@ SIMILAR_WORDS = 3
 MIN_WORD_LENGTH = 4
 """Shorter shared words ("van", "hoe") are not shown as reasons (they still count)."""
 
+MEANING_FLOOR = 0.35
+"""Cosine of two texts' sentence vectors up to which they are not alike in meaning. Half of
+the pairs of starter initiatives are below 0.12 and 95 % below 0.33; texts on one side topic
+("a bench in front of the school" / "outdoor classes") reach 0.40, the same idea in other
+words ("bacs potagers dans ma rue" / "potager collectif", "petite bibliothèque de rue" /
+"boîte à livres") about 0.48."""
+MEANING_SPAN = 0.25
+"""Cosine above the floor at which the meaning part reaches 1 (0.60: the same idea)."""
+W_MEANING = 0.6
+"""How much closeness in meaning adds to the text part (see "Meaning" above)."""
+SIMILAR_IDEA = 0.3
+"""Meaning part from which a match that shares no shown word or concept gets the reason
+``similar_idea``."""
+SEMANTIC_CANDIDATES = 50
+"""Nearest vectors added to the candidates of a search."""
+
 FUZZY_FLOOR = 0.4
 """rapidfuzz similarities below this (0..1) are noise between unrelated strings: the fuzzy
 part is ``max(0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))``."""
@@ -183,6 +212,14 @@ class Document:
     themes: tuple[str, ...] = ()
     commune: str | None = None  # REFNIS code, e.g. "21009"
     language: str | None = None  # fr, nl, en; detected when None
+    vector: Vectors | None = field(default=None, compare=False, repr=False)
+    """Its sentence vector when stored (:func:`document_text` encoded by the index's
+    encoder); computed by the index when None."""
+
+
+def document_text(name: str, description: str) -> str:
+    """The text of a document as the index reads it (and as its vector encodes it)."""
+    return f"{name}\n{description}" if description else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +228,9 @@ class Reason:
 
     ``kind`` is one of ``same_commune`` (no values), ``nearby_commune`` (values: the
     document's commune REFNIS), ``shared_themes`` (theme ids), ``shared_concepts``
-    (concept ids such as ``"compost"``) or ``similar_words`` (a few words shared by both
-    texts, as written in the query, lower-cased).
+    (concept ids such as ``"compost"``), ``similar_words`` (a few words shared by both
+    texts, as written in the query, lower-cased) or ``similar_idea`` (no values: close in
+    meaning, where no shared concept or word tells why).
     """
 
     kind: str
@@ -216,6 +254,48 @@ class Query:
     language: str | None = None
     commune: str | None = None  # REFNIS code
     themes: tuple[str, ...] = ()
+    vector: Vectors | None = field(default=None, compare=False, repr=False)
+    """The text's sentence vector, when the caller has it; computed when None."""
+
+
+Semantic = Encoder | bool
+"""True: the process's encoder (:func:`matching.semantic.default_encoder`); False: words
+only; or an :class:`Encoder`."""
+
+
+ENCODE_BATCH = 256
+"""Documents encoded at once when an index computes their vectors."""
+
+
+def encode_documents(
+    encoder: Encoder,
+    documents: Sequence[Document],
+    progress: Callable[[int], None] | None = None,
+) -> Vectors:
+    """The documents' vectors, one row each: a stored one as it is, the others encoded in
+    batches of :data:`ENCODE_BATCH` (*progress* gets the number encoded after each)."""
+    vectors = np.zeros((len(documents), DIMENSIONS), dtype=np.float32)
+    missing = []
+    for row, document in enumerate(documents):
+        if document.vector is None:
+            missing.append(row)
+        else:
+            vectors[row] = document.vector
+    for start in range(0, len(missing), ENCODE_BATCH):
+        rows = missing[start : start + ENCODE_BATCH]
+        texts = [document_text(documents[r].name, documents[r].description) for r in rows]
+        vectors[rows] = encoder.encode(texts)
+        if progress is not None:
+            progress(start + len(rows))
+    return vectors
+
+
+def _resolve(semantic: Semantic) -> Encoder | None:
+    if semantic is True:
+        return default_encoder()
+    if semantic is False:
+        return None
+    return semantic
 
 
 # ------------------------------------------------------------------------- communes
@@ -299,14 +379,19 @@ class _PreparedQuery:
     raw: str  # the (truncated) query text
     factor: list[float]  # stored commune code → (BASE_FACTOR + W_COMMUNE * proximity) / best
     theme_bonus: list[float]  # theme-set id → W_THEMES * Dice / best; empty without themes
+    vector: Vectors | None  # its sentence vector (None: words only)
     surface: dict[str, str] | None = None  # stem → query word, computed for reasons
+    meaning: dict[int, float] | None = None  # position → meaning part, for the scored ones
 
 
 class SimilarityIndex:
     """Inverted index over documents' analysed terms; see the module docstring."""
 
-    def __init__(self, pool: int = CANDIDATE_POOL) -> None:
+    def __init__(self, pool: int = CANDIDATE_POOL, *, semantic: Semantic = True) -> None:
         self.pool = pool
+        self._encoder = _resolve(semantic)
+        # Sentence vectors by position (None: words only).
+        self._vectors: VectorIndex | None = None if self._encoder is None else VectorIndex()
         self._geo = _geography()
         # vocabulary
         self._term_ids: dict[str, int] = {}
@@ -334,13 +419,31 @@ class SimilarityIndex:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, documents: Iterable[Document], *, pool: int = CANDIDATE_POOL) -> SimilarityIndex:
-        """An index over *documents*; *pool*: candidates fully scored per search."""
-        index = cls(pool)
+    def build(
+        cls,
+        documents: Iterable[Document],
+        *,
+        pool: int = CANDIDATE_POOL,
+        semantic: Semantic = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> SimilarityIndex:
+        """An index over *documents*; *pool*: candidates fully scored per search;
+        *semantic*: see :data:`Semantic`. Documents without a vector are encoded, in
+        batches; *progress* is called with the number encoded after each batch."""
+        index = cls(pool, semantic=semantic)
+        documents = list(documents)
         for document in documents:
-            index._insert(document)
+            index._insert(document, with_vector=False)
+        if index._encoder is not None:
+            vectors = encode_documents(index._encoder, documents, progress)
+            index._vectors = VectorIndex.build(vectors)
         index._refresh()
         return index
+
+    @property
+    def encoder(self) -> Encoder | None:
+        """The sentence encoder of the index (None: words only)."""
+        return self._encoder
 
     def __len__(self) -> int:
         return self._live
@@ -362,6 +465,8 @@ class SimilarityIndex:
         self._alive[position] = 0
         self._live -= 1
         self._changes += 1
+        if self._vectors is not None:
+            self._vectors.remove(position)
         return True
 
     def _term_id(self, term: str) -> int:
@@ -386,10 +491,15 @@ class SimilarityIndex:
                 self._sets_with_theme.setdefault(theme, []).append(set_id)
         return set_id
 
-    def _insert(self, document: Document) -> None:
+    def _insert(self, document: Document, with_vector: bool = True) -> None:
         if document.id in self._positions:
             self.remove(document.id)
-        text = f"{document.name}\n{document.description}" if document.description else document.name
+        text = document_text(document.name, document.description)
+        if with_vector and self._vectors is not None and self._encoder is not None:
+            vector = document.vector
+            if vector is None:
+                vector = self._encoder.encode([text])[0]
+            self._vectors.add(vector)
         term_ids = [self._term_id(t) for t in _terms(text, document.language)]
         position = len(self._ids)
         self._ids.append(document.id)
@@ -435,6 +545,11 @@ class SimilarityIndex:
     # ------------------------------------------------------------------ querying
 
     def _prepare(self, query: Query) -> _PreparedQuery:
+        vector = query.vector
+        if vector is None and self._encoder is not None:
+            vector = self._encoder.encode([query.text])[0]
+        if self._vectors is None:
+            vector = None
         text = query.text[:MAX_TEXT_CHARS]
         language = _language(text, query.language)
         mentions = Counter(analyze(text, language))
@@ -494,31 +609,46 @@ class SimilarityIndex:
             raw=text,
             factor=[(BASE_FACTOR + W_COMMUNE * g) / best for g in self._geo.table(commune)],
             theme_bonus=theme_bonus,
+            vector=vector,
         )
 
-    def _score(self, query: _PreparedQuery, position: int) -> float:
-        """The full score of one document (0 when no term is shared)."""
+    def _score(self, query: _PreparedQuery, position: int, meaning: float = 0.0) -> float:
+        """The full score of one document (0 when no term is shared and the meaning part,
+        from :meth:`_meanings`, is 0)."""
         terms = self._flat[self._starts[position] : self._starts[position + 1]]
         known = query.known
         shared = [t for t in terms if t in known]
-        if not shared:
+        text = 0.0
+        if shared:
+            overlap = sum([known[t] for t in shared]) * self._inv_norm[position] * query.inv_norm
+            w_overlap, w_fuzzy, w_concepts = query.weights
+            is_concept = self._is_concept
+            text = w_overlap * min(1.0, overlap)
+            if w_fuzzy:
+                words = " ".join([self._term_text[t] for t in terms if not is_concept[t]])
+                similarity = float(_FUZZY_SCORER(query.words, words)) / 100
+                text += w_fuzzy * max(0.0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))
+            if w_concepts:
+                concept_known = query.concept_known
+                concepts = sum([concept_known[t] for t in shared if is_concept[t]])
+                text += w_concepts * concepts / query.concept_weight
+        if meaning > 0:
+            text += W_MEANING * meaning * (1.0 - min(1.0, text))
+        if text <= 0:
             return 0.0
-        overlap = sum([known[t] for t in shared]) * self._inv_norm[position] * query.inv_norm
-        w_overlap, w_fuzzy, w_concepts = query.weights
-        is_concept = self._is_concept
-        text = w_overlap * min(1.0, overlap)
-        if w_fuzzy:
-            words = " ".join([self._term_text[t] for t in terms if not is_concept[t]])
-            similarity = float(_FUZZY_SCORER(query.words, words)) / 100
-            text += w_fuzzy * max(0.0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))
-        if w_concepts:
-            concept_known = query.concept_known
-            concepts = sum([concept_known[t] for t in shared if is_concept[t]])
-            text += w_concepts * concepts / query.concept_weight
         factor = query.factor[self._communes[position]]
         if query.theme_bonus:
             factor += query.theme_bonus[self._theme_set[position]]
         return text * factor
+
+    def _meanings(self, query: _PreparedQuery, positions: list[int]) -> list[float]:
+        """The meaning part of each position: its cosine with the query's vector, from
+        MEANING_FLOOR (0) to MEANING_FLOOR + MEANING_SPAN (1)."""
+        if query.vector is None or self._vectors is None or not positions:
+            return [0.0] * len(positions)
+        cosines = self._vectors.cosines(query.vector, positions)
+        meaning = np.clip((cosines - MEANING_FLOOR) / MEANING_SPAN, 0.0, 1.0)
+        return [float(value) for value in meaning]
 
     def _budgets(self) -> tuple[int, int]:
         size = self._live
@@ -602,7 +732,12 @@ class SimilarityIndex:
         self._ensure_fresh()
         prepared = self._prepare(query)
         excluded = self._excluded(exclude)
-        return self._best(prepared, self._candidates(prepared, excluded, k), k, excluded)
+        candidates = self._candidates(prepared, excluded, k)
+        if prepared.vector is not None and self._vectors is not None:
+            seen = set(candidates)
+            nearest = self._vectors.nearest(prepared.vector, SEMANTIC_CANDIDATES, excluded)
+            candidates += [position for position, _ in nearest if position not in seen]
+        return self._best(prepared, candidates, k, excluded)
 
     def search_exhaustive(
         self, query: Query, k: int = 5, exclude: Collection[str] = ()
@@ -630,15 +765,18 @@ class SimilarityIndex:
         self, query: _PreparedQuery, positions: Iterable[int], k: int, excluded: set[int]
     ) -> list[Match]:
         ids = self._ids
-        scored: list[tuple[float, int]] = []
-        for position in positions:
-            if excluded and position in excluded:
-                continue
-            score = self._score(query, position)
+        kept = [p for p in positions if not (excluded and p in excluded)]
+        meanings = self._meanings(query, kept)
+        scored: list[tuple[float, int, float]] = []
+        for position, meaning in zip(kept, meanings, strict=True):
+            score = self._score(query, position, meaning)
             if score >= MIN_SCORE or (score >= MIN_TOPIC_SCORE and self._on_topic(query, position)):
-                scored.append((score, -position))
+                scored.append((score, -position, meaning))
         best = heapq.nlargest(k, scored)
-        return [Match(ids[-p], round(score, 4), self._reasons(query, -p)) for score, p in best]
+        return [
+            Match(ids[-p], round(score, 4), self._reasons(query, -p, meaning))
+            for score, p, meaning in best
+        ]
 
     def _main_concepts(
         self, text: str, language: str, concept_known: dict[int, float]
@@ -662,7 +800,9 @@ class SimilarityIndex:
 
     # ------------------------------------------------------------------ reasons
 
-    def _reasons(self, query: _PreparedQuery, position: int) -> tuple[Reason, ...]:
+    def _reasons(
+        self, query: _PreparedQuery, position: int, meaning: float = 0.0
+    ) -> tuple[Reason, ...]:
         reasons: list[Reason] = []
         commune = self._communes[position] - 1
         if query.commune >= 0 and commune >= 0:
@@ -698,6 +838,10 @@ class SimilarityIndex:
                     shown.append(word)
             if shown:
                 reasons.append(Reason("similar_words", tuple(shown[:SIMILAR_WORDS])))
+        if meaning >= SIMILAR_IDEA and not any(
+            r.kind in ("shared_concepts", "similar_words") for r in reasons
+        ):
+            reasons.append(Reason("similar_idea"))
         return tuple(reasons)
 
 

@@ -51,7 +51,7 @@ BLAS runs on its default threads.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -230,6 +230,21 @@ class VectorIndex:
         if q is None or k <= 0 or self._live == 0:
             return []
         return self._score(q, range(len(self._blocks)), k, excluded)
+
+    def cosines(self, query: Vectors, positions: Sequence[int]) -> Vectors:
+        """The cosine of *query* with the vector at each of *positions* (0 for a position
+        without vector or removed): the exact closeness of candidates found otherwise."""
+        out = np.zeros(len(positions), dtype=np.float32)
+        q = self._as_query(query)
+        if q is None or not positions:
+            return out
+        where = np.asarray(positions, dtype=np.int64)
+        lists = self._list_of[where]
+        slots = self._slot_of[where]
+        for target in np.unique(lists[lists >= 0]).tolist():
+            members = np.flatnonzero(lists == target)
+            out[members] = self._blocks[target][slots[members]] @ q
+        return out
 
     def _score(
         self, q: Vectors, probes: Collection[int], k: int, excluded: Collection[int]

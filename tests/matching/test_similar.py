@@ -16,6 +16,7 @@ from bot.runners.benchmarks.matching import (
     synthetic_catalogue,
     synthetic_queries,
 )
+from matching.semantic import Encoder, default_encoder
 from matching.similar import (
     MIN_SCORE,
     MIN_TOPIC_SCORE,
@@ -25,6 +26,13 @@ from matching.similar import (
     Reason,
     SimilarityIndex,
 )
+
+
+def semantic_encoder() -> Encoder:
+    encoder = default_encoder()
+    assert encoder is not None
+    return encoder
+
 
 BRUXELLES = "21004"
 FOREST = "21007"
@@ -340,10 +348,14 @@ def test_odd_documents_are_indexed() -> None:
         Document("cyrillic", "Огород", "Компост"),
         Document("long", "Potager " * 2000, "x" * 10_000, commune="not a refnis", language="de"),
     ]
-    index = SimilarityIndex.build(odd)
+    index = SimilarityIndex.build(odd, semantic=False)
     assert len(index) == 4
     assert ids(index.search(Query("potager"))) == ["long"]
     assert index.search(Query("Огород")) == []  # no Cyrillic words are analysed
+    # ... but the sentence encoder knows Russian: a vegetable garden by meaning alone.
+    by_meaning = SimilarityIndex.build(odd).search(Query("Огород"))
+    assert ids(by_meaning) == ["cyrillic"]
+    assert by_meaning[0].reasons == (Reason("similar_idea"),)
 
 
 def test_empty_index_and_k(index: SimilarityIndex) -> None:
@@ -498,3 +510,85 @@ def test_sharing_a_side_topic_only_is_not_similar() -> None:
     )
     query = Query("Un banc\nPlacer un banc devant l'école pour les parents qui attendent.", "fr")
     assert index.search(query) == []
+
+
+# ----------------------------------------------------------------------- by meaning
+
+MEANING_CATALOGUE = [
+    Document(
+        "samentuin", "Samentuin Sint-Gillis", "Samen groenten kweken met de buren.", language="nl"
+    ),
+    Document(
+        "garden", "Community garden", "Neighbours growing vegetables together.", language="en"
+    ),
+    Document("potager", "Potager collectif", "Un potager partagé entre voisins.", language="fr"),
+    Document("books", "Boîte à livres", "Déposez un livre, prenez-en un autre.", language="fr"),
+    Document("orchard", "Un verger au parc", "Des arbres fruitiers pour tous.", language="fr"),
+    Document("bikes", "Fietsherstelatelier", "Elke zaterdag je fiets herstellen.", language="nl"),
+    Document("party", "Fête des voisins", "Un repas dans la rue en juin.", language="fr"),
+]
+
+
+@pytest.fixture(scope="module")
+def by_meaning() -> SimilarityIndex:
+    return SimilarityIndex.build(MEANING_CATALOGUE)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        # across languages
+        (
+            "Potager collectif\nCultiver des légumes avec les voisins.",
+            "fr",
+            {"samentuin", "garden"},
+        ),
+        ("Samentuin\nGroenten kweken in de buurt.", "nl", {"potager", "garden"}),
+        ("Community garden\nGrow vegetables with the neighbours.", "en", {"potager", "samentuin"}),
+        # same language, other words
+        (
+            "Bacs potagers\nDes bacs potagers dans la rue pour cultiver des légumes ensemble.",
+            "fr",
+            {"potager"},
+        ),
+        ("Petite bibliothèque de rue\nPour échanger des romans.", "fr", {"books"}),
+        ("Planter des pommiers\nDes pommiers dans le square.", "fr", {"orchard"}),
+    ],
+)
+def test_the_same_idea_in_other_words_or_languages(
+    by_meaning: SimilarityIndex, text: str, language: str, expected: set[str]
+) -> None:
+    found = ids(by_meaning.search(Query(text, language)))
+    assert expected <= set(found), found
+    assert not {"bikes", "party"} & set(found), found
+
+
+def test_meaning_adds_to_the_words_never_takes_away(by_meaning: SimilarityIndex) -> None:
+    words_only = SimilarityIndex.build(MEANING_CATALOGUE, semantic=False)
+    for document in MEANING_CATALOGUE:
+        query = Query(f"{document.name}\n{document.description}", document.language)
+        lexical = {m.document_id: m.score for m in words_only.search(query, k=10)}
+        blended = {m.document_id: m.score for m in by_meaning.search(query, k=10)}
+        for document_id, score in lexical.items():
+            assert blended[document_id] >= score, (document.id, document_id)
+
+
+def test_search_and_exhaustive_search_agree_with_meaning(by_meaning: SimilarityIndex) -> None:
+    for text in ("Bacs potagers\nLégumes entre voisins.", "Fietsen herstellen", "Un verger"):
+        assert by_meaning.search(Query(text)) == by_meaning.search_exhaustive(Query(text))
+
+
+def test_stored_vectors_are_used_as_given() -> None:
+    encoder = semantic_encoder()
+    documents = [
+        Document("a", "Boîte à livres", vector=encoder.encode(["Boîte à livres"])[0]),
+        Document("b", "Potager collectif"),
+    ]
+    # A vector stored for "a" (here: the potager's) is what the index compares.
+    swapped = [
+        Document("a", "Boîte à livres", vector=encoder.encode(["Potager collectif"])[0]),
+        documents[1],
+    ]
+    query = Query("Un potager collectif", "fr")
+    assert "a" not in ids(SimilarityIndex.build(documents).search(query))
+    assert "a" in ids(SimilarityIndex.build(swapped).search(query))

@@ -320,3 +320,22 @@ def test_the_semantic_benchmark_is_skipped_unless_asked() -> None:
 def test_the_benchmark_embeds_what_the_similarity_index_analyses() -> None:
     assert document_text(Document("d", "Compost", "Rue Haute")) == "Compost\nRue Haute"
     assert document_text(Document("d", "Compost")) == "Compost"
+
+
+@pytest.mark.parametrize("threshold", [10_000, 50])
+def test_cosines_of_given_positions(monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
+    """The exact cosine of candidates found by the words, in any list, 0 for a position
+    without vector or removed."""
+    monkeypatch.setattr(VectorIndex, "IVF_THRESHOLD", threshold)
+    vectors = clustered(300, 6, seed=5)
+    vectors[7] = 0  # a document without vector
+    index = VectorIndex.build(vectors)
+    index.remove(11)
+    query = random_unit(1, seed=9)[0]
+    positions = [3, 7, 11, 299, 3]
+    got = index.cosines(query, positions)
+    expected = [float(vectors[3] @ query), 0.0, 0.0, float(vectors[299] @ query)]
+    assert got.tolist()[:4] == pytest.approx(expected, abs=1e-5)
+    assert got[4] == got[0]
+    assert index.cosines(query, []).shape == (0,)
+    assert not index.cosines(np.zeros(DIMENSIONS, dtype=np.float32), positions).any()
