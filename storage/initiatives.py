@@ -8,8 +8,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, exists, func, insert, literal, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,6 +109,8 @@ class InitiativeForMatching:
     themes: list[str]
     commune_refnis: str | None
     language: str | None
+    vector: bytes | None
+    vector_model: str | None
 
 
 async def initiatives_for_matching(session: AsyncSession) -> list[InitiativeForMatching]:
@@ -109,6 +124,8 @@ async def initiatives_for_matching(session: AsyncSession) -> list[InitiativeForM
             Initiative.themes,
             Initiative.commune_refnis,
             Initiative.language,
+            Initiative.vector,
+            Initiative.vector_model,
         ).order_by(Initiative.id)
     )
     return [InitiativeForMatching(*row) for row in rows]
@@ -120,6 +137,61 @@ async def catalogue_stamp(session: AsyncSession) -> tuple[int, datetime | None]:
         await session.execute(select(func.count(Initiative.id), func.max(Initiative.updated_at)))
     ).one()
     return int(count), newest
+
+
+@dataclass(frozen=True)
+class MissingVector:
+    """A row whose sentence vector is missing or was made by another encoder."""
+
+    id: int
+    text: str  # name (or title) + "\n" + description, as the similarity index reads it
+    updated_at: datetime
+
+
+VectorOwner = type[Initiative] | type[Proposal]
+
+
+async def missing_vectors(
+    session: AsyncSession, model: VectorOwner, encoder: str
+) -> list[MissingVector]:
+    """The initiatives (or proposals) without a vector made by *encoder*."""
+    name = Initiative.name if model is Initiative else Proposal.title
+    rows = await session.execute(
+        select(model.id, name, model.description, model.updated_at)
+        .where(or_(model.vector.is_(None), model.vector_model != encoder))
+        .order_by(model.id)
+    )
+    return [
+        MissingVector(row_id, f"{text}\n{description}" if description else text, updated_at)
+        for row_id, text, description, updated_at in rows
+    ]
+
+
+async def store_vectors(
+    session: AsyncSession,
+    model: VectorOwner,
+    rows: Sequence[MissingVector],
+    vectors: Sequence[bytes],
+    encoder: str,
+) -> None:
+    """Keep the vectors computed for *rows*, with the name of the encoder that made them.
+    A row edited since it was read keeps its state (its text changed: the vector would be
+    stale), and ``updated_at`` keeps its value: a vector is derived data, not an edit."""
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.updated_at == bindparam("seen"))
+        .values(vector=bindparam("new_vector"), vector_model=encoder, updated_at=bindparam("seen"))
+    )
+    await session.execute(
+        statement,
+        [
+            {"row_id": row.id, "seen": row.updated_at, "new_vector": vector}
+            for row, vector in zip(rows, vectors, strict=True)
+        ],
+    )
 
 
 # ------------------------------------------------------------------ back-office

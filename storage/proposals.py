@@ -53,6 +53,8 @@ class NewProposal:
     consent_contact: bool = False
     consent_share: bool = False
     is_test: bool = False
+    vector: bytes | None = None
+    vector_model: str | None = None
 
 
 @dataclass(frozen=True)

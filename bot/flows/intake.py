@@ -672,6 +672,8 @@ def similar_reasons(ctx: Context, codes: tuple[str, ...] | list[str]) -> str:
             parts.append(ctx._("both mention {topics}").format(topics=labels))
         elif kind == "similar_words" and items and not parts:
             parts.append(ctx._("similar words: {words}").format(words=", ".join(items)))
+        elif kind == "similar_idea":
+            parts.append(ctx._("a similar idea, in other words"))
     return escape(" · ".join(parts[:MAX_REASONS]))
 
 

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,8 +140,33 @@ def command_migrate(settings: Settings) -> int:
     return 0
 
 
+PROGRESS_FROM = 1000
+"""Rows from which a long task shows a progress bar."""
+
+
+def progress_bar(label: str, width: int = 30) -> Callable[[int, int], None]:
+    """A progress bar on stderr ("sentence vectors [#####-----] 5 120 / 10 000"), for
+    tasks of at least PROGRESS_FROM rows; a line of its own when finished."""
+
+    def show(done: int, total: int) -> None:
+        if total < PROGRESS_FROM:
+            return
+        filled = width * done // total
+        count = f"{done:,} / {total:,}".replace(",", " ")
+        end = "\n" if done >= total else ""
+        print(
+            f"\r{label} [{'#' * filled}{'-' * (width - filled)}] {count}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
 def command_import_initiatives(settings: Settings, path: Path, as_json: bool) -> int:
     from bot.services.catalogue import catalogue_format, import_catalogue
+    from bot.services.sentence_vectors import ensure_vectors
     from matching.catalogue import CatalogueError
     from storage.database import create_engine, create_sessionmaker, migrate
 
@@ -151,7 +176,10 @@ def command_import_initiatives(settings: Settings, path: Path, as_json: bool) ->
         await asyncio.to_thread(migrate, settings.database_url)
         engine = create_engine(settings.database_url)
         try:
-            return await import_catalogue(create_sessionmaker(engine), data, format)
+            sessions = create_sessionmaker(engine)
+            result = await import_catalogue(sessions, data, format)
+            await ensure_vectors(sessions, progress_bar("sentence vectors"))
+            return result
         finally:
             await engine.dispose()
 

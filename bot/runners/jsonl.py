@@ -93,7 +93,10 @@ def similar_answerer(index: SimilarityIndex) -> Callable[[dict[str, Any]], dict[
             if not found:
                 raise LineError(f"unknown commune {request['commune']!r}")
             commune = found[0].commune.refnis
-        query = Query(request["text"], request.get("language"), commune)
+        themes = request.get("themes") or []
+        if not isinstance(themes, list) or not all(isinstance(t, str) for t in themes):
+            raise LineError("themes must be a list of theme ids")
+        query = Query(request["text"], request.get("language"), commune, tuple(themes))
         return {
             "matches": [
                 {

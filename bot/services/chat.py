@@ -6,6 +6,7 @@ conversation row, so whatever a step stores commits together with the new step.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -70,6 +71,9 @@ class ChatServices:
         ]
         if self.test_proposals:
             new = replace(new, is_test=True)
+        vector = await asyncio.to_thread(self.matcher.vector_of, new.title, new.description)
+        if vector is not None:
+            new = replace(new, vector=vector[0], vector_model=vector[1])
         proposal, created = await submit_proposal(
             self.session, citizen, new, self.reference_prefix, matches=matches
         )

