@@ -17,7 +17,7 @@ rows, so that scoring a list is one matrix-vector product over memory read in or
   for the product), there is one list and every search is exact.
 * From there on, the index is an *inverted file* (IVF, as in FAISS's ``IndexIVFFlat``):
   spherical k-means (seeded, so a build is deterministic) places
-  ``LISTS_PER_SQRT * sqrt(n)`` centroids (630 at 100 000 vectors, 2 000 at 1 000 000),
+  ``LISTS_PER_SQRT * sqrt(n)`` centroids (632 at 100 000 vectors, 2 000 at 1 000 000),
   trained for :attr:`~VectorIndex.KMEANS_ITERATIONS` iterations on a sample of
   :attr:`~VectorIndex.SAMPLE_PER_LIST` vectors per centroid; every vector goes into the
   list of its nearest centroid. A search scores the centroids, then scores exactly the
@@ -74,7 +74,7 @@ class VectorIndex:
     IVF_THRESHOLD: ClassVar[int] = 10_000
     """Searchable vectors from which the index trains centroids (below: exact search)."""
     LISTS_PER_SQRT: ClassVar[float] = 2.0
-    """Lists per square root of the vectors: 630 at 100 000, 2 000 at 1 000 000."""
+    """Lists per square root of the vectors: 632 at 100 000, 2 000 at 1 000 000."""
     MIN_LISTS: ClassVar[int] = 8
     """Fewer lists would make each probe scan a large share of the index."""
     SAMPLE_PER_LIST: ClassVar[int] = 32
