@@ -274,19 +274,18 @@ def encode_documents(
 ) -> Vectors:
     """The documents' vectors, one row each: a stored one as it is, the others encoded in
     batches of :data:`ENCODE_BATCH` (*progress* gets the number encoded after each)."""
-    vectors = np.zeros((len(documents), DIMENSIONS), dtype=np.float32)
-    missing = []
-    for row, document in enumerate(documents):
-        if document.vector is None:
-            missing.append(row)
-        else:
-            vectors[row] = document.vector
+    rows: list[Vectors | None] = [document.vector for document in documents]
+    missing = [row for row, vector in enumerate(rows) if vector is None]
     for start in range(0, len(missing), ENCODE_BATCH):
-        rows = missing[start : start + ENCODE_BATCH]
-        texts = [document_text(documents[r].name, documents[r].description) for r in rows]
-        vectors[rows] = encoder.encode(texts)
+        batch = missing[start : start + ENCODE_BATCH]
+        texts = [document_text(documents[r].name, documents[r].description) for r in batch]
+        for row, vector in zip(batch, encoder.encode(texts), strict=True):
+            rows[row] = vector
         if progress is not None:
-            progress(start + len(rows))
+            progress(start + len(batch))
+    if not rows:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    vectors = np.stack([np.asarray(row, dtype=np.float32) for row in rows if row is not None])
     return vectors
 
 

@@ -239,11 +239,15 @@ class VectorIndex:
         if q is None or not positions:
             return out
         where = np.asarray(positions, dtype=np.int64)
-        lists = self._list_of[where]
-        slots = self._slot_of[where]
-        for target in np.unique(lists[lists >= 0]).tolist():
-            members = np.flatnonzero(lists == target)
-            out[members] = self._blocks[target][slots[members]] @ q
+        lists = self._list_of[where].tolist()
+        slots = self._slot_of[where].tolist()
+        kept = [i for i, target in enumerate(lists) if target >= 0]
+        if kept:
+            # One row view per candidate, stacked: cheaper than grouping a few hundred
+            # candidates by list.
+            blocks = self._blocks
+            rows = np.stack([blocks[lists[i]][slots[i]] for i in kept])
+            out[kept] = rows @ q
         return out
 
     def _score(
