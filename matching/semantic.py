@@ -34,11 +34,13 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "THREADS",
     "Encoder",
+    "Semantic",
     "UniversalSentenceEncoder",
     "Vectors",
     "default_encoder",
     "encoder_name",
     "from_bytes",
+    "resolve",
     "set_default_encoder",
     "to_bytes",
 ]
@@ -134,6 +136,20 @@ def default_encoder() -> Encoder | None:
                     )
                     _default = None
     return _default
+
+
+Semantic = Encoder | bool
+"""What a matching function is told to use: True for the process's encoder
+(:func:`default_encoder`), False for words only, or an :class:`Encoder`."""
+
+
+def resolve(semantic: Semantic) -> Encoder | None:
+    """The encoder *semantic* stands for (None: words only)."""
+    if semantic is True:
+        return default_encoder()
+    if semantic is False:
+        return None
+    return semantic
 
 
 def set_default_encoder(encoder: Encoder | None) -> None:

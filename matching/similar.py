@@ -110,7 +110,7 @@ from matching.normalize import (
     stem,
     words,
 )
-from matching.semantic import DIMENSIONS, Encoder, Vectors, default_encoder
+from matching.semantic import DIMENSIONS, Encoder, Semantic, Vectors, resolve
 from matching.vectors import VectorIndex
 
 __all__ = [
@@ -258,11 +258,6 @@ class Query:
     """The text's sentence vector, when the caller has it; computed when None."""
 
 
-Semantic = Encoder | bool
-"""True: the process's encoder (:func:`matching.semantic.default_encoder`); False: words
-only; or an :class:`Encoder`."""
-
-
 ENCODE_BATCH = 256
 """Documents encoded at once when an index computes their vectors."""
 
@@ -285,16 +280,7 @@ def encode_documents(
             progress(start + len(batch))
     if not rows:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    vectors = np.stack([np.asarray(row, dtype=np.float32) for row in rows if row is not None])
-    return vectors
-
-
-def _resolve(semantic: Semantic) -> Encoder | None:
-    if semantic is True:
-        return default_encoder()
-    if semantic is False:
-        return None
-    return semantic
+    return np.stack([np.asarray(row, dtype=np.float32) for row in rows if row is not None])
 
 
 # ------------------------------------------------------------------------- communes
@@ -388,7 +374,7 @@ class SimilarityIndex:
 
     def __init__(self, pool: int = CANDIDATE_POOL, *, semantic: Semantic = True) -> None:
         self.pool = pool
-        self._encoder = _resolve(semantic)
+        self._encoder = resolve(semantic)
         # Sentence vectors by position (None: words only).
         self._vectors: VectorIndex | None = None if self._encoder is None else VectorIndex()
         self._geo = _geography()

@@ -67,7 +67,7 @@ from matching.normalize import (
     stop_words,
     words,
 )
-from matching.semantic import Encoder, Vectors, default_encoder
+from matching.semantic import Encoder, Semantic, Vectors, resolve
 
 __all__ = [
     "PRESELECT_MAX",
@@ -111,10 +111,6 @@ MEANING_MIN_WORDS = 2
 OFFER_MIN_SCORE = 0.25
 """Minimum score for a theme found by meaning alone to be offered (about two standard
 deviations above the text's average theme)."""
-
-# Semantic input sent as a keyword argument: True for the process's encoder, False for
-# lexical matching only, or an Encoder.
-Semantic = Encoder | bool
 
 _FILE = "themes.toml"
 
@@ -378,14 +374,6 @@ def _meaning(encoder: Encoder) -> _Meaning:
     return meaning
 
 
-def _encoder(semantic: Semantic) -> Encoder | None:
-    if semantic is True:
-        return default_encoder()
-    if semantic is False:
-        return None
-    return semantic
-
-
 def _content_words(text: str) -> int:
     stop = stop_words()
     return sum(
@@ -395,7 +383,7 @@ def _content_words(text: str) -> int:
 
 def _semantic_scores(text: str, semantic: Semantic) -> list[float] | None:
     """Semantic score per theme, in the file's order; None when not available."""
-    encoder = _encoder(semantic)
+    encoder = resolve(semantic)
     if encoder is None or _content_words(text) < MEANING_MIN_WORDS:
         return None
     meaning = _meaning(encoder)

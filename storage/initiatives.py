@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from matching.catalogue import InitiativeRecord
+from matching.similar import document_text
 from matching.text import fold
 from storage.models import Initiative, Proposal
 
@@ -162,7 +163,7 @@ async def missing_vectors(
         .order_by(model.id)
     )
     return [
-        MissingVector(row_id, f"{text}\n{description}" if description else text, updated_at)
+        MissingVector(row_id, document_text(text, description), updated_at)
         for row_id, text, description, updated_at in rows
     ]
 

@@ -35,6 +35,7 @@ import numpy as np
 from matching.communes import all_communes
 from matching.semantic import Encoder, Vectors, default_encoder
 from matching.similar import Document, Match, Query, SimilarityIndex
+from matching.similar import document_text as similar_text
 from matching.vectors import VectorIndex
 
 __all__ = [
@@ -1208,9 +1209,7 @@ def run_matching_benchmark(
 def document_text(document: Document) -> str:
     """What :class:`SimilarityIndex` analyses of a document, hence what is embedded: the
     name, a newline, the description."""
-    if document.description:
-        return f"{document.name}\n{document.description}"
-    return document.name
+    return similar_text(document.name, document.description)
 
 
 def _embed(encoder: Encoder, texts: list[str]) -> Vectors:
