@@ -57,27 +57,36 @@ broken by insertion order.
 
 Speed
 -----
-Documents are stored compactly: their term ids in one flat ``array('I')``, postings
-(term id → positions) as one ``array('I')`` per term, commune and theme set as small ints.
-A search selects candidates, then applies the full score above to at most
-:data:`CANDIDATE_POOL` of them:
+Documents are stored compactly: their term ids in one flat numpy array, postings (term id
+→ positions) as one ``array('I')`` per term, commune, theme set and the length of the
+fuzzy part's string as small ints. A search selects candidates, then scores them:
 
 1. the query's terms are taken from the rarest to the most common; the rarest term's
    postings are read in full, the next ones while the *insertion budget* lasts
    (``POSTINGS_SHARE`` of the collection size, clamped to MIN_POSTINGS .. MAX_POSTINGS);
-   each shared term adds its IDF weight to the document's accumulator;
+   each shared term adds its IDF weight to the document's entry in a dense accumulator
+   (one numpy array over all positions: zeroing and scanning it costs less than a
+   dictionary update per posting);
 2. more common terms, while the *update budget* lasts (``UPDATE_SHARE``, at most
-   MAX_UPDATE_POSTINGS), only add their weight to documents already found (a set
-   intersection in C); the most common terms beyond both budgets are skipped: they still
-   count in the final score but bring no candidate;
+   MAX_UPDATE_POSTINGS), only add their weight to documents already found; the most
+   common terms beyond both budgets are skipped: they still count in the final score
+   but bring no candidate;
 3. the accumulated documents are ranked by an estimate of the score (overlap and
-   concepts parts × the themes/commune factor, the fuzzy part left out), computed with
-   ``map`` over built-ins, and the best :data:`CANDIDATE_POOL` get the full score;
+   concepts parts × the themes/commune factor, the fuzzy part left out) and the best
+   :data:`CANDIDATE_POOL` are kept;
 4. the :data:`SEMANTIC_CANDIDATES` documents whose vectors are nearest to the query's
-   (:class:`matching.vectors.VectorIndex`) join them, whether they share a term or not.
+   (:class:`matching.vectors.VectorIndex`) join them, whether they share a term or not;
+5. every part of the candidates' scores but the fuzzy one is computed at once with numpy
+   (their terms looked up among the query's with ``searchsorted``, summed per document
+   with ``bincount``), with the highest score the fuzzy part could add (at most what the
+   two strings' lengths allow: ``2 min(a, b) / (a + b)``); the candidates are then
+   taken from the highest possible score down, the fuzzy part (one rapidfuzz call)
+   computed for each, until *k* of them score more than the next one could. This
+   pruning never changes the result: it only skips rapidfuzz calls that could not.
 
-:meth:`SimilarityIndex.search_exhaustive` applies the full score to every document (for
-tests and recall measurement).
+:meth:`SimilarityIndex.search_exhaustive` scores every document in full, fuzzy part
+included (the reference for tests and recall measurement, and the baseline of
+``intake bench matching``).
 
 IDF weights and per-document weight sums are a snapshot, refreshed once more than 10 % of
 the collection has changed since the last refresh (or at every change up to 1 000
@@ -90,15 +99,15 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-import operator
 import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz
 
 from matching.communes import all_communes
@@ -348,6 +357,90 @@ def _dice(a: Collection[str], b: Collection[str]) -> float:
     return 2 * len(set(a) & set(b)) / (len(set(a)) + len(set(b)))
 
 
+Positions = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+_SCORE_CHUNK = 20_000
+"""Documents whose parts are computed at once (bounds the memory of an exhaustive search)."""
+
+
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
+
+class _Column(Generic[_Scalar]):
+    """A growable numpy array: appends cost amortised O(1), :meth:`view` is the filled part.
+
+    Unlike ``array.array``, it can be viewed by numpy while it grows (growing allocates a
+    new buffer instead of resizing one that a view points into).
+    """
+
+    def __init__(self, dtype: type[_Scalar]) -> None:
+        self._data: npt.NDArray[_Scalar] = np.zeros(64, dtype=dtype)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _reserve(self, size: int) -> None:
+        if size > self._data.shape[0]:
+            grown = np.zeros(max(size, 2 * self._data.shape[0]), dtype=self._data.dtype)
+            grown[: self._size] = self._data[: self._size]
+            self._data = grown
+
+    def append(self, value: float) -> None:
+        self._reserve(self._size + 1)
+        self._data[self._size] = value
+        self._size += 1
+
+    def extend(self, values: Sequence[int]) -> None:
+        end = self._size + len(values)
+        self._reserve(end)
+        self._data[self._size : end] = values
+        self._size = end
+
+    def replace(self, values: npt.NDArray[Any]) -> None:
+        """Hold *values* (converted) instead of the present content."""
+        self._data = values.astype(self._data.dtype)
+        self._size = len(values)
+
+    def view(self) -> npt.NDArray[_Scalar]:
+        return self._data[: self._size]
+
+
+@dataclass(frozen=True)
+class _TermLookup:
+    """A query's known terms as sorted arrays, to look up the terms of many documents at
+    once (``np.searchsorted``)."""
+
+    ids: Positions  # term ids, ascending
+    weights: Floats  # their weights
+    concepts: Floats  # weight × mentions for a concept, else 0
+    main: Floats  # 1 for a main concept of the query, else 0
+
+    @classmethod
+    def of(
+        cls, known: dict[int, float], concept_known: dict[int, float], main: frozenset[int]
+    ) -> _TermLookup:
+        ids = sorted(known)
+        return cls(
+            ids=np.array(ids, dtype=np.int64),
+            weights=np.array([known[t] for t in ids], dtype=np.float64),
+            concepts=np.array([concept_known.get(t, 0.0) for t in ids], dtype=np.float64),
+            main=np.array([1.0 if t in main else 0.0 for t in ids], dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The parts of the scores of some documents, but the fuzzy one (see "Scoring")."""
+
+    text: Floats  # overlap and concepts parts, weighted
+    shares: npt.NDArray[np.bool_]  # shares a term with the query
+    on_topic: npt.NDArray[np.bool_]  # has a main concept of the query
+    meaning: Floats  # meaning part, 0..1
+    factor: Floats  # themes/commune factor
+
+
 @dataclass
 class _PreparedQuery:
     terms: list[str]
@@ -362,8 +455,9 @@ class _PreparedQuery:
     themes: tuple[str, ...]
     language: str
     raw: str  # the (truncated) query text
-    factor: list[float]  # stored commune code → (BASE_FACTOR + W_COMMUNE * proximity) / best
-    theme_bonus: list[float]  # theme-set id → W_THEMES * Dice / best; empty without themes
+    factor: Floats  # stored commune code → (BASE_FACTOR + W_COMMUNE * proximity) / best
+    theme_bonus: Floats | None  # theme-set id → W_THEMES * Dice / best; None without themes
+    lookup: _TermLookup  # its known terms, for scoring many documents at once
     vector: Vectors | None  # its sentence vector (None: words only)
     surface: dict[str, str] | None = None  # stem → query word, computed for reasons
     meaning: dict[int, float] | None = None  # position → meaning part, for the scored ones
@@ -386,18 +480,20 @@ class SimilarityIndex:
         # documents (position → …)
         self._ids: list[str] = []
         self._positions: dict[str, int] = {}
-        self._alive = bytearray()
-        self._starts = array("Q", [0])  # terms of document p: _flat[_starts[p]:_starts[p+1]]
-        self._flat = array("I")
-        self._communes = array("B")  # commune code + 1 (0: unknown)
-        self._theme_set = array("I")
+        self._alive = _Column(np.uint8)
+        self._starts = _Column(np.int64)  # terms of document p: flat[starts[p]:starts[p + 1]]
+        self._starts.append(0)
+        self._flat = _Column(np.uint32)
+        self._words_length = _Column(np.int64)  # length of its fuzzy words' string
+        self._communes = _Column(np.uint8)  # commune code + 1 (0: unknown)
+        self._theme_set = _Column(np.int64)
         self._theme_sets: list[tuple[str, ...]] = []
         self._theme_set_ids: dict[tuple[str, ...], int] = {}
         self._sets_with_theme: dict[str, list[int]] = {}
         self._live = 0
         # weight snapshot
         self._weights = array("d")  # term id → IDF at the last refresh
-        self._inv_norm = array("d")  # position → 1 / sqrt(sum of its terms' weights)
+        self._inv_norm = _Column(np.float64)  # position → 1 / sqrt(sum of its terms' weights)
         self._snapshot_size = -1  # live documents at the last refresh
         self._changes = 0  # documents added or removed since the last refresh
 
@@ -445,9 +541,9 @@ class SimilarityIndex:
         position = self._positions.pop(document_id, None)
         if position is None:
             return False
-        for term in self._flat[self._starts[position] : self._starts[position + 1]]:
+        for term in self._terms_of(position):
             self._postings[term].remove(position)
-        self._alive[position] = 0
+        self._alive.view()[position] = 0
         self._live -= 1
         self._changes += 1
         if self._vectors is not None:
@@ -492,6 +588,9 @@ class SimilarityIndex:
         self._alive.append(1)
         self._flat.extend(term_ids)
         self._starts.append(len(self._flat))
+        is_concept, term_text = self._is_concept, self._term_text
+        plain = [len(term_text[t]) for t in term_ids if not is_concept[t]]
+        self._words_length.append(sum(plain) + len(plain) - 1 if plain else 0)
         self._communes.append(self._geo.code(document.commune) + 1)
         self._theme_set.append(self._theme_set_id(document.themes))
         postings = self._postings
@@ -509,15 +608,19 @@ class SimilarityIndex:
 
     def _refresh(self) -> None:
         size = self._live
-        self._weights = array("d", [_idf(len(p), size) for p in self._postings])
-        weights, flat, starts = self._weights, self._flat, self._starts
-        self._inv_norm = array(
-            "d",
-            [
-                _inverse_sqrt(sum([weights[t] for t in flat[starts[p] : starts[p + 1]]]))
-                for p in range(len(self._ids))
-            ],
+        frequencies = np.fromiter(map(len, self._postings), np.float64, len(self._postings))
+        weights = np.where(
+            frequencies <= size,
+            np.log1p((size - frequencies + 0.5) / (frequencies + 0.5)),
+            math.log(1.5),
         )
+        self._weights = array("d", weights.tobytes())
+        lengths = np.diff(self._starts.view())
+        owner = np.repeat(np.arange(len(self._ids)), lengths)
+        sums = np.bincount(owner, weights[self._flat.view()], minlength=len(self._ids))
+        sums = sums.astype(np.float64, copy=False)  # an empty bincount is of integers
+        inverse = np.divide(1.0, np.sqrt(sums), out=np.zeros_like(sums), where=sums > 0)
+        self._inv_norm.replace(inverse)
         self._snapshot_size = size
         self._changes = 0
 
@@ -572,13 +675,15 @@ class SimilarityIndex:
         best = BASE_FACTOR + W_COMMUNE * (GEO_SAME if commune >= 0 else GEO_UNKNOWN)
         if themes:
             best += W_THEMES
-        theme_bonus: list[float] = []
+        theme_bonus = None
         if themes:
-            theme_bonus = [0.0] * len(self._theme_sets)
+            theme_bonus = np.zeros(len(self._theme_sets))
             for theme in themes:
                 for set_id in self._sets_with_theme.get(theme, ()):
                     dice = _dice(themes, self._theme_sets[set_id])
                     theme_bonus[set_id] = W_THEMES * dice / best
+        main_concepts = self._main_concepts(text, language, concept_known)
+        geography = self._geo.table(commune)
         return _PreparedQuery(
             terms=terms,
             known=known,
@@ -587,53 +692,24 @@ class SimilarityIndex:
             weights=(W_OVERLAP / total, fuzzy_weight / total, concept_part / total),
             concept_weight=concept_weight,
             concept_known=concept_known,
-            main_concepts=self._main_concepts(text, language, concept_known),
+            main_concepts=main_concepts,
             commune=commune,
             themes=themes,
             language=language,
             raw=text,
-            factor=[(BASE_FACTOR + W_COMMUNE * g) / best for g in self._geo.table(commune)],
+            factor=np.array([(BASE_FACTOR + W_COMMUNE * g) / best for g in geography]),
             theme_bonus=theme_bonus,
+            lookup=_TermLookup.of(known, concept_known, main_concepts),
             vector=vector,
         )
 
-    def _score(self, query: _PreparedQuery, position: int, meaning: float = 0.0) -> float:
-        """The full score of one document (0 when no term is shared and the meaning part,
-        from :meth:`_meanings`, is 0)."""
-        terms = self._flat[self._starts[position] : self._starts[position + 1]]
-        known = query.known
-        shared = [t for t in terms if t in known]
-        text = 0.0
-        if shared:
-            overlap = sum([known[t] for t in shared]) * self._inv_norm[position] * query.inv_norm
-            w_overlap, w_fuzzy, w_concepts = query.weights
-            is_concept = self._is_concept
-            text = w_overlap * min(1.0, overlap)
-            if w_fuzzy:
-                words = " ".join([self._term_text[t] for t in terms if not is_concept[t]])
-                similarity = float(_FUZZY_SCORER(query.words, words)) / 100
-                text += w_fuzzy * max(0.0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))
-            if w_concepts:
-                concept_known = query.concept_known
-                concepts = sum([concept_known[t] for t in shared if is_concept[t]])
-                text += w_concepts * concepts / query.concept_weight
-        if meaning > 0:
-            text += W_MEANING * meaning * (1.0 - min(1.0, text))
-        if text <= 0:
-            return 0.0
-        factor = query.factor[self._communes[position]]
-        if query.theme_bonus:
-            factor += query.theme_bonus[self._theme_set[position]]
-        return text * factor
-
-    def _meanings(self, query: _PreparedQuery, positions: list[int]) -> list[float]:
+    def _meanings(self, query: _PreparedQuery, positions: Positions) -> Floats:
         """The meaning part of each position: its cosine with the query's vector, from
         MEANING_FLOOR (0) to MEANING_FLOOR + MEANING_SPAN (1)."""
-        if query.vector is None or self._vectors is None or not positions:
-            return [0.0] * len(positions)
-        cosines = self._vectors.cosines(query.vector, positions)
-        meaning = np.clip((cosines - MEANING_FLOOR) / MEANING_SPAN, 0.0, 1.0)
-        return [float(value) for value in meaning]
+        if query.vector is None or self._vectors is None or not len(positions):
+            return np.zeros(len(positions))
+        cosines = self._vectors.cosines(query.vector, positions.tolist())
+        return np.clip((cosines.astype(np.float64) - MEANING_FLOOR) / MEANING_SPAN, 0.0, 1.0)
 
     def _budgets(self) -> tuple[int, int]:
         size = self._live
@@ -641,71 +717,59 @@ class SimilarityIndex:
         updated = min(MAX_UPDATE_POSTINGS, int(size * UPDATE_SHARE))
         return inserted, updated
 
-    def _candidates(self, query: _PreparedQuery, excluded: Collection[int], k: int) -> list[int]:
+    def _candidates(self, query: _PreparedQuery, excluded: set[int], k: int) -> Positions:
         """Positions worth the full score (see the module docstring), *excluded* left out."""
         postings, is_concept = self._postings, self._is_concept
         ordered = sorted(query.known.items(), key=lambda item: (len(postings[item[0]]), item[0]))
         if not ordered:
-            return []
-        first, first_weight = ordered[0]
-        accumulated: dict[int, float] = dict.fromkeys(postings[first], first_weight)
-        concepts: dict[int, float] = {}  # position → weight of the shared concepts
-        if is_concept[first]:
-            concepts = dict.fromkeys(postings[first], query.concept_known[first])
+            return np.zeros(0, dtype=np.int64)
+        # Dense accumulators over all positions: zeroing and scanning them costs less than
+        # a dictionary update per posting.
+        accumulated = np.zeros(len(self._ids))
+        concepts = np.zeros(len(self._ids)) if query.concept_known else None
         (insert_budget, update_budget), inserted, updated = self._budgets(), 0, 0
-        get, concept_get = accumulated.get, concepts.get
-        for term, weight in ordered[1:]:
-            plist = postings[term]
-            if inserted + len(plist) <= insert_budget:
-                inserted += len(plist)
-                found: Iterable[int] = plist
-                for position in plist:
-                    accumulated[position] = get(position, 0.0) + weight
-            elif updated + len(plist) <= update_budget:
+        for number, (term, weight) in enumerate(ordered):
+            found = np.array(postings[term], dtype=np.int64)
+            if number == 0 or inserted + len(found) <= insert_budget:
+                inserted += len(found) if number else 0
+            elif updated + len(found) <= update_budget:
                 # Too common to bring new candidates: only adds to those already found.
-                updated += len(plist)
-                found = accumulated.keys() & plist
-                for position in found:
-                    accumulated[position] += weight
+                updated += len(found)
+                found = found[accumulated[found] > 0]
             else:
                 continue
-            if is_concept[term]:
-                mentioned = query.concept_known[term]
-                for position in found:
-                    concepts[position] = concept_get(position, 0.0) + mentioned
-        for position in excluded:
-            accumulated.pop(position, None)
+            accumulated[found] += weight
+            if concepts is not None and is_concept[term]:
+                concepts[found] += query.concept_known[term]
+        if excluded:
+            accumulated[list(excluded)] = 0.0
+        positions = np.flatnonzero(accumulated)
         pool = max(self.pool, k)
-        if len(accumulated) <= pool:
-            return list(accumulated)
+        if len(positions) <= pool:
+            return positions
         # Estimate, in units of accumulated weight: (accumulated / sqrt(document weight) +
         # the concepts part of the text score) × the themes/commune factor; the fuzzy part
-        # is left out. Computed with map() over built-ins: no Python loop per document.
-        positions = list(accumulated)
-        mul, add = operator.mul, operator.add
-        text: Iterable[float] = map(
-            mul, accumulated.values(), map(self._inv_norm.__getitem__, positions)
-        )
-        if concepts:
+        # is left out.
+        text = accumulated[positions] * self._inv_norm.view()[positions]
+        if concepts is not None:
             w_overlap, _, w_concepts = query.weights
             scale = w_concepts / (w_overlap * query.inv_norm * query.concept_weight)
-            shared = map(concept_get, positions, repeat(0.0))
-            text = map(add, text, map(mul, shared, repeat(scale)))
-        factors: Iterable[float] = map(
-            query.factor.__getitem__, map(self._communes.__getitem__, positions)
-        )
-        if query.theme_bonus:
-            bonus = map(query.theme_bonus.__getitem__, map(self._theme_set.__getitem__, positions))
-            factors = map(add, factors, bonus)
-        estimates = list(map(mul, text, factors))
-        threshold = heapq.nlargest(pool, estimates)[-1]
-        chosen = [p for p, e in zip(positions, estimates, strict=True) if e >= threshold]
-        if len(chosen) > 2 * pool:  # many ties at the threshold: keep the first positions
-            chosen = [p for p, e in zip(positions, estimates, strict=True) if e > threshold]
-            chosen += sorted(
-                p for p, e in zip(positions, estimates, strict=True) if e == threshold
-            )[: max(0, pool - len(chosen))]
+            text += concepts[positions] * scale
+        estimates = text * self._factors(query, positions)
+        threshold = np.partition(estimates, len(estimates) - pool)[len(estimates) - pool]
+        chosen: Positions = positions[estimates >= threshold]
+        if len(chosen) > 2 * pool:  # many ties at the threshold: the first ones
+            above = positions[estimates > threshold]
+            ties = positions[estimates == threshold][: max(0, pool - len(above))]
+            chosen = np.concatenate([above, ties])
         return chosen
+
+    def _factors(self, query: _PreparedQuery, positions: Positions) -> Floats:
+        """The themes/commune factor of each position."""
+        factors = query.factor[self._communes.view()[positions]]
+        if query.theme_bonus is not None:
+            factors = factors + query.theme_bonus[self._theme_set.view()[positions]]
+        return factors
 
     def search(self, query: Query, k: int = 5, exclude: Collection[str] = ()) -> list[Match]:
         """The *k* most similar documents scoring at least :data:`MIN_SCORE`, best first.
@@ -719,26 +783,22 @@ class SimilarityIndex:
         excluded = self._excluded(exclude)
         candidates = self._candidates(prepared, excluded, k)
         if prepared.vector is not None and self._vectors is not None:
-            seen = set(candidates)
             nearest = self._vectors.nearest(prepared.vector, SEMANTIC_CANDIDATES, excluded)
-            candidates += [position for position, _ in nearest if position not in seen]
-        return self._best(prepared, candidates, k, excluded)
+            near = np.fromiter((position for position, _ in nearest), np.int64, len(nearest))
+            candidates = np.union1d(candidates, near)
+        return self._best(prepared, candidates, k, excluded, prune=True)
 
     def search_exhaustive(
         self, query: Query, k: int = 5, exclude: Collection[str] = ()
     ) -> list[Match]:
-        """Like :meth:`search`, but the full score is applied to every document (slow)."""
+        """Like :meth:`search`, but every document is scored in full (its fuzzy part
+        included): the reference for tests and recall measurement, and slow."""
         if k <= 0 or not self._live:
             return []
         self._ensure_fresh()
         prepared = self._prepare(query)
-        alive = self._alive
-        return self._best(
-            prepared,
-            (p for p in range(len(self._ids)) if alive[p]),
-            k,
-            self._excluded(exclude),
-        )
+        alive = np.flatnonzero(self._alive.view())
+        return self._best(prepared, alive, k, self._excluded(exclude), prune=False)
 
     def _excluded(self, exclude: Collection[str]) -> set[int]:
         if isinstance(exclude, str):  # one id, not its characters
@@ -747,21 +807,123 @@ class SimilarityIndex:
         return {p for p in positions if p is not None}
 
     def _best(
-        self, query: _PreparedQuery, positions: Iterable[int], k: int, excluded: set[int]
+        self,
+        query: _PreparedQuery,
+        positions: Positions,
+        k: int,
+        excluded: set[int],
+        *,
+        prune: bool,
     ) -> list[Match]:
+        """The *k* best of *positions* (*excluded* left out) that pass the thresholds.
+
+        Everything but the fuzzy part is computed for all positions at once
+        (:meth:`_parts`); the fuzzy part (a rapidfuzz call on a string built per
+        document) only where it can matter: with *prune*, documents are taken from the
+        highest possible score down, and the scan stops once *k* documents score more
+        than the next one could. The pruning never changes the result.
+        """
+        if excluded:
+            positions = positions[~np.isin(positions, list(excluded))]
+        heap: list[tuple[float, int, float]] = []  # (score, -position, meaning): k best
+        for start in range(0, len(positions), _SCORE_CHUNK):
+            self._best_of_chunk(query, positions[start : start + _SCORE_CHUNK], k, prune, heap)
         ids = self._ids
-        kept = [p for p in positions if not (excluded and p in excluded)]
-        meanings = self._meanings(query, kept)
-        scored: list[tuple[float, int, float]] = []
-        for position, meaning in zip(kept, meanings, strict=True):
-            score = self._score(query, position, meaning)
-            if score >= MIN_SCORE or (score >= MIN_TOPIC_SCORE and self._on_topic(query, position)):
-                scored.append((score, -position, meaning))
-        best = heapq.nlargest(k, scored)
         return [
             Match(ids[-p], round(score, 4), self._reasons(query, -p, meaning))
-            for score, p, meaning in best
+            for score, p, meaning in sorted(heap, reverse=True)
         ]
+
+    def _best_of_chunk(
+        self,
+        query: _PreparedQuery,
+        positions: Positions,
+        k: int,
+        prune: bool,
+        heap: list[tuple[float, int, float]],
+    ) -> None:
+        parts = self._parts(query, positions)
+        _, w_fuzzy, _ = query.weights
+        # The best score each document could reach: its fuzzy part at most as high as
+        # the two strings' lengths allow.
+        fuzzy_room = np.zeros(len(positions))
+        if w_fuzzy:
+            query_length = len(query.words)
+            lengths = self._words_length.view()[positions]
+            ceiling = 2 * np.minimum(lengths, query_length) / np.maximum(lengths + query_length, 1)
+            fuzzy_room = w_fuzzy * np.clip((ceiling - FUZZY_FLOOR) / (1 - FUZZY_FLOOR), 0, 1)
+            fuzzy_room[~parts.shares] = 0.0
+        # Inflated by a rounding error's worth: the exact score is computed apart.
+        highest = _with_meaning(parts.text + fuzzy_room, parts.meaning) * parts.factor
+        highest *= 1 + 1e-9
+        if prune:
+            possible = (highest >= MIN_SCORE) | ((highest >= MIN_TOPIC_SCORE) & parts.on_topic)
+            order = np.flatnonzero(possible)
+            order = order[np.argsort(-highest[order], kind="stable")]
+        else:  # every document scored in full, as a plain scan would
+            order = np.arange(len(positions))
+        text, meaning, factor = parts.text.tolist(), parts.meaning.tolist(), parts.factor.tolist()
+        shares, on_topic, room = parts.shares.tolist(), parts.on_topic.tolist(), fuzzy_room.tolist()
+        listed = positions.tolist()
+        ceilings = highest.tolist()
+        for i in order.tolist():
+            if prune and len(heap) == k and heap[0][0] > ceilings[i]:
+                break
+            position = listed[i]
+            score = text[i]
+            if shares[i] and (room[i] or (not prune and w_fuzzy)):
+                score += w_fuzzy * self._fuzzy(query, position)
+            score = _with_meaning_one(score, meaning[i]) * factor[i]
+            if score >= MIN_SCORE or (score >= MIN_TOPIC_SCORE and on_topic[i]):
+                entry = (score, -position, meaning[i])
+                if len(heap) < k:
+                    heapq.heappush(heap, entry)
+                elif entry > heap[0]:
+                    heapq.heapreplace(heap, entry)
+
+    def _parts(self, query: _PreparedQuery, positions: Positions) -> _Parts:
+        """Every part of the score of *positions* but the fuzzy one, at once."""
+        starts, flat = self._starts.view(), self._flat.view()
+        begins = starts[positions]
+        lengths = starts[positions + 1] - begins
+        owner = np.repeat(np.arange(len(positions)), lengths)
+        # Index of each term in `flat`: its document's start plus its rank in the document.
+        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        terms = flat[offsets + np.repeat(begins, lengths)]
+        lookup = query.lookup
+        slot = np.searchsorted(lookup.ids, terms)
+        if len(lookup.ids):
+            hit = lookup.ids[np.minimum(slot, len(lookup.ids) - 1)] == terms
+        else:
+            hit = np.zeros(len(terms), dtype=bool)
+        owner, slot = owner[hit], slot[hit]
+        count = len(positions)
+        shared = np.bincount(owner, lookup.weights[slot], minlength=count)
+        w_overlap, _, w_concepts = query.weights
+        overlap = shared * self._inv_norm.view()[positions] * query.inv_norm
+        text = w_overlap * np.minimum(1.0, overlap)
+        if w_concepts:
+            concepts = np.bincount(owner, lookup.concepts[slot], minlength=count)
+            text += w_concepts * concepts / query.concept_weight
+        return _Parts(
+            text=text,
+            shares=np.bincount(owner, minlength=count) > 0,
+            on_topic=np.bincount(owner, lookup.main[slot], minlength=count) > 0,
+            meaning=self._meanings(query, positions),
+            factor=self._factors(query, positions),
+        )
+
+    def _fuzzy(self, query: _PreparedQuery, position: int) -> float:
+        """The fuzzy part of a document's score, 0..1 (see the module docstring)."""
+        is_concept, term_text = self._is_concept, self._term_text
+        words = " ".join([term_text[t] for t in self._terms_of(position) if not is_concept[t]])
+        similarity = float(_FUZZY_SCORER(query.words, words)) / 100
+        return max(0.0, (similarity - FUZZY_FLOOR) / (1 - FUZZY_FLOOR))
+
+    def _terms_of(self, position: int) -> list[int]:
+        starts = self._starts.view()
+        terms: list[int] = self._flat.view()[starts[position] : starts[position + 1]].tolist()
+        return terms
 
     def _main_concepts(
         self, text: str, language: str, concept_known: dict[int, float]
@@ -779,30 +941,26 @@ class SimilarityIndex:
         top = max(concept_known.values())
         return frozenset(t for t, w in concept_known.items() if w >= top - 1e-9)
 
-    def _on_topic(self, query: _PreparedQuery, position: int) -> bool:
-        terms = self._flat[self._starts[position] : self._starts[position + 1]]
-        return not query.main_concepts.isdisjoint(terms)
-
     # ------------------------------------------------------------------ reasons
 
     def _reasons(
         self, query: _PreparedQuery, position: int, meaning: float = 0.0
     ) -> tuple[Reason, ...]:
         reasons: list[Reason] = []
-        commune = self._communes[position] - 1
+        commune = int(self._communes.view()[position]) - 1
         if query.commune >= 0 and commune >= 0:
             if commune == query.commune:
                 reasons.append(Reason("same_commune"))
             elif self._geo.nearby[query.commune][commune]:
                 reasons.append(Reason("nearby_commune", (self._geo.refnis[commune],)))
-        terms = set(self._flat[self._starts[position] : self._starts[position + 1]])
+        terms = set(self._terms_of(position))
         shared = [t for t in query.known if t in terms]
         concepts = [
             self._term_text[t][len(CONCEPT_PREFIX) :] for t in shared if self._is_concept[t]
         ]
         if concepts:
             reasons.append(Reason("shared_concepts", tuple(concepts)))
-        themes = set(self._theme_sets[self._theme_set[position]])
+        themes = set(self._theme_sets[self._theme_set.view()[position]])
         shared_themes = tuple(t for t in query.themes if t in themes)
         if shared_themes:
             reasons.append(Reason("shared_themes", shared_themes))
@@ -828,6 +986,20 @@ class SimilarityIndex:
         ):
             reasons.append(Reason("similar_idea"))
         return tuple(reasons)
+
+
+def _with_meaning(text: Floats, meaning: Floats) -> Floats:
+    """The text part with the meaning part added (see "Scoring"); 0 where nothing is
+    shared."""
+    combined = text + W_MEANING * meaning * (1.0 - np.minimum(1.0, text))
+    return np.where(combined > 0, combined, 0.0)
+
+
+def _with_meaning_one(text: float, meaning: float) -> float:
+    """:func:`_with_meaning` of one document."""
+    if meaning > 0:
+        text += W_MEANING * meaning * (1.0 - min(1.0, text))
+    return text if text > 0 else 0.0
 
 
 def _inverse_sqrt(value: float) -> float:
