@@ -55,7 +55,7 @@ class ChatServices:
     async def similar(self, draft: dict[str, Any], language: str) -> list[Similar]:
         """Initiatives and earlier proposals close to the draft, best first."""
         await self.matcher.refresh(self.session)
-        return self.matcher.search(similarity_query(draft, language))
+        return await self.matcher.search(similarity_query(draft, language))
 
     async def submit(self, new: NewProposal, draft: dict[str, Any]) -> str:
         """Store the proposal with what it matches now, in its final wording."""
@@ -95,7 +95,7 @@ class ChatServices:
             return False
         proposal, event = withdrawn
         await self.announcer.status_changed(self.session, proposal, event)
-        self.matcher.forget_proposal(proposal.id)
+        await self.matcher.forget_proposal(proposal.id)
         return True
 
     async def attach_reply(self, text: str) -> str | None:

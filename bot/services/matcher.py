@@ -9,12 +9,19 @@ first build is waited for (at start-up, `Runner.warm_up`); later ones run in a w
 thread in the background while searches keep using the old index, so that the citizen
 whose search noticed a new catalogue does not hold their conversation's transaction (and,
 on SQLite, the database) for the whole build.
+
+Searching (encoding the query, scoring candidates) and adding a proposal without a stored
+vector (encoding it) take milliseconds of CPU each, so they run in worker threads too, not
+on the event loop that answers everyone else. `SimilarityIndex` is not thread-safe (even a
+search may refresh its weights), so every use of the index, and its replacement by a new
+one, holds `Matcher._index_lock`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -104,6 +111,21 @@ class _Snapshot:
     proposals: list[Proposal]
 
 
+def _add_proposal(index: SimilarityIndex, entries: dict[str, _Entry], proposal: Proposal) -> None:
+    """Index *proposal* (encoding it when its stored vector is missing or stale)."""
+    encoder = index.encoder
+    document = proposal_document(proposal, encoder.name if encoder is not None else None)
+    index.add(document)
+    shared = proposal.consent_share and proposal.citizen_id is not None
+    entries[document.id] = _Entry(
+        "proposal",
+        proposal.id,
+        proposal.title if shared else None,
+        proposal.commune_refnis,
+        shared,
+    )
+
+
 class Matcher:
     def __init__(self) -> None:
         # Empty until the first refresh, which waits for the real one (with the encoder).
@@ -113,6 +135,8 @@ class Matcher:
         self._last_proposal_id = 0
         self._checked_at = -REFRESH_SECONDS
         self._lock = asyncio.Lock()
+        self._index_lock = threading.Lock()
+        """Held by whatever reads or changes `index` and `_entries` (in worker threads)."""
         self._building: asyncio.Task[None] | None = None
 
     def invalidate(self) -> None:
@@ -139,42 +163,44 @@ class Matcher:
                 else:
                     self._building.add_done_callback(_log_failed_build)
             else:
-                for proposal in await proposals_for_matching(session, self._last_proposal_id):
-                    self._add_proposal(proposal)
+                new = await proposals_for_matching(session, self._last_proposal_id)
+                if new:
+                    await asyncio.to_thread(self._add_proposals, new)
             self._checked_at = time.monotonic()
 
     async def _rebuild(self, snapshot: _Snapshot) -> None:
+        await asyncio.to_thread(self._build_and_swap, snapshot)
+        self._stamp = snapshot.stamp
+
+    def _build_and_swap(self, snapshot: _Snapshot) -> None:
+        """Build an index over *snapshot*, then put it in place of the current one. CPU (the
+        encoder's loading, the documents, the build): call from a worker thread."""
+        encoder = default_encoder()
+        name = encoder.name if encoder is not None else None
         entries: dict[str, _Entry] = {}
         documents = []
-        encoder = await asyncio.to_thread(default_encoder)
-        name = encoder.name if encoder is not None else None
         for initiative in snapshot.initiatives:
             document = initiative_document(initiative, name)
             documents.append(document)
             entries[document.id] = _Entry(
                 "initiative", initiative.id, initiative.name, initiative.commune_refnis, True
             )
-        index = await asyncio.to_thread(SimilarityIndex.build, documents)
+        index = SimilarityIndex.build(documents)
+        for proposal in snapshot.proposals:
+            _add_proposal(index, entries, proposal)
         # Proposals added to the old index meanwhile are newer than the snapshot: the next
         # refresh adds them to this one.
-        self.index, self._entries, self._last_proposal_id = index, entries, 0
-        for proposal in snapshot.proposals:
-            self._add_proposal(proposal)
-        self._stamp = snapshot.stamp
+        last_proposal_id = max((proposal.id for proposal in snapshot.proposals), default=0)
+        with self._index_lock:
+            self.index, self._entries = index, entries
+            self._last_proposal_id = last_proposal_id
 
-    def _add_proposal(self, proposal: Proposal) -> None:
-        encoder = self.index.encoder
-        document = proposal_document(proposal, encoder.name if encoder is not None else None)
-        self.index.add(document)
-        shared = proposal.consent_share and proposal.citizen_id is not None
-        self._entries[document.id] = _Entry(
-            "proposal",
-            proposal.id,
-            proposal.title if shared else None,
-            proposal.commune_refnis,
-            shared,
-        )
-        self._last_proposal_id = max(self._last_proposal_id, proposal.id)
+    def _add_proposals(self, proposals: list[Proposal]) -> None:
+        """Add new proposals to the index. CPU: call from a worker thread."""
+        with self._index_lock:
+            for proposal in proposals:
+                _add_proposal(self.index, self._entries, proposal)
+                self._last_proposal_id = max(self._last_proposal_id, proposal.id)
 
     def vector_of(self, title: str, description: str) -> tuple[bytes, str] | None:
         """A proposal's vector as stored, with its encoder's name (None: no encoder). CPU:
@@ -185,15 +211,26 @@ class Matcher:
         vector = encoder.encode([document_text(title, description)])[0]
         return to_bytes(vector), encoder.name
 
-    def forget_proposal(self, proposal_id: int) -> None:
+    async def forget_proposal(self, proposal_id: int) -> None:
         """A withdrawn proposal is no longer shown as similar (in this process at once; other
-        processes at their next full rebuild)."""
-        document_id = f"p{proposal_id}"
-        self.index.remove(document_id)
-        self._entries.pop(document_id, None)
+        processes at their next full rebuild). In a worker thread: it may wait for a search
+        to release the index."""
+        await asyncio.to_thread(self._forget, f"p{proposal_id}")
 
-    def search(self, query: Query, exclude: tuple[str, ...] = ()) -> list[Similar]:
-        return [self._describe(match) for match in self.index.search(query, MAX_MATCHES, exclude)]
+    def _forget(self, document_id: str) -> None:
+        with self._index_lock:
+            self.index.remove(document_id)
+            self._entries.pop(document_id, None)
+
+    async def search(self, query: Query, exclude: tuple[str, ...] = ()) -> list[Similar]:
+        """The initiatives and proposals most similar to *query*, best first. CPU (encoding
+        the query, scoring candidates): in a worker thread."""
+        return await asyncio.to_thread(self._search, query, exclude)
+
+    def _search(self, query: Query, exclude: tuple[str, ...]) -> list[Similar]:
+        with self._index_lock:
+            matches = self.index.search(query, MAX_MATCHES, exclude)
+            return [self._describe(match) for match in matches]
 
     def _describe(self, match: Match) -> Similar:
         entry = self._entries[match.document_id]

@@ -528,9 +528,9 @@ async def test_start_up_registers_the_commands_in_each_language_and_warms_the_ma
 ) -> None:
     await seed_starter_catalogue(create_sessionmaker(engine))
     compost = Query(text="Un compost collectif dans la rue", language="fr")
-    assert runner.matcher.search(compost) == []  # nothing loaded before start-up
+    assert await runner.matcher.search(compost) == []  # nothing loaded before start-up
     await app.post_init(app)  # what bot.telegram.application.serving calls
-    assert runner.matcher.search(compost)  # the index was built at start-up
+    assert await runner.matcher.search(compost)  # the index was built at start-up
     registered = [p for name, p in telegram.calls if name == "setMyCommands"]
     languages = {p.get("language_code") for p in registered}
     assert languages == {"fr", "nl", "en", None}

@@ -74,5 +74,7 @@ async def test_the_index_reads_the_stored_vectors(engine: AsyncEngine) -> None:
     matcher = Matcher()
     async with sessions() as session:
         await matcher.refresh(session)
-        names = [s.name for s in matcher.search(Query("Potager collectif entre voisins", "fr"))]
+        names = [
+            s.name for s in await matcher.search(Query("Potager collectif entre voisins", "fr"))
+        ]
     assert "Boîte à livres" in names

@@ -43,7 +43,7 @@ async def test_intake_and_find_similar_agree(engine: AsyncEngine, draft: dict[st
     matcher = Matcher()
     async with sessions() as session:
         await matcher.refresh(session)
-        found = matcher.search(similarity_query(draft, "fr"))
+        found = await matcher.search(similarity_query(draft, "fr"))
         external = dict(
             (await session.execute(select(Initiative.id, Initiative.external_id))).all()
         )
