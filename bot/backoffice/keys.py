@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.backoffice.auth import IPNetwork, LoginThrottle
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
+from bot.services.sentence_vectors import BackgroundVectors
 from bot.text.i18n import Translator
 from storage.models import StaffUser
 from storage.retention import RetentionPolicy
@@ -36,6 +37,8 @@ ANNOUNCER = web.AppKey("announcer", Announcer)
 METRICS_TOKEN = web.AppKey("metrics_token", str)
 PREVIEW_CLIENT = web.AppKey("preview_client", EmulatorClient)
 BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username")
+SENTENCE_VECTORS = web.AppKey("sentence_vectors", BackgroundVectors)
+"""Computes the sentence vectors of uploaded initiatives after the upload has answered."""
 
 STAFF = web.RequestKey("staff", StaffUser)
 STAFF_SESSION = web.RequestKey("staff_session", int)

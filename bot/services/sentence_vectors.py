@@ -3,9 +3,10 @@
 Encoding a text takes milliseconds; a catalogue of 100 000 initiatives, minutes. So each
 row keeps its vector (`matching.semantic.to_bytes`) and the name of the encoder that made
 it, and a similarity index is built from the stored vectors in seconds. Vectors are
-computed for the rows that have none, or one made by another encoder: after an import, at
-start-up (a fresh database's starter catalogue, or every row after the encoder changed),
-and for a proposal at its submission (`bot.services.chat`).
+computed for the rows that have none, or one made by another encoder: after an import (in
+the background after a back-office upload: `BackgroundVectors`), at start-up (a fresh
+database's starter catalogue, or every row after the encoder changed), and for a proposal
+at its submission (`bot.services.chat`).
 """
 
 from __future__ import annotations
@@ -66,3 +67,46 @@ async def _ensure(
         if progress is not None:
             progress(start + len(batch), len(rows))
     return len(rows)
+
+
+class BackgroundVectors:
+    """`ensure_vectors` in the background, for an import that must not wait for it: a
+    back-office upload of tens of thousands of initiatives would take a minute more to
+    answer, longer than a reverse proxy waits. Runs take turns; one started while another
+    runs finds the vectors that one stored and computes only the rest. What `close`
+    interrupts is computed at the next start-up (`bot.runners.schema.prepare_database`)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._turn = asyncio.Lock()
+        self._runs: set[asyncio.Task[int]] = set()
+
+    def start(self) -> None:
+        """Compute the missing vectors after the runs already started."""
+        run = asyncio.create_task(self._run())
+        self._runs.add(run)
+        run.add_done_callback(self._finished)
+
+    async def _run(self) -> int:
+        async with self._turn:
+            return await ensure_vectors(self._sessions)
+
+    def _finished(self, run: asyncio.Task[int]) -> None:
+        self._runs.discard(run)
+        if not run.cancelled() and run.exception() is not None:
+            log.error(
+                "could not compute the sentence vectors (the next start-up will)",
+                exc_info=run.exception(),
+            )
+
+    async def wait(self) -> None:
+        """Until the runs started so far are done."""
+        await asyncio.gather(*self._runs)
+
+    async def close(self) -> None:
+        """Stop the runs in progress (the encoding of a batch under way finishes in its
+        worker thread; its vectors are not stored)."""
+        runs = list(self._runs)
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
@@ -14,13 +15,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import bot.services.sentence_vectors
+import matching.semantic
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, hash_password
+from bot.backoffice.keys import SENTENCE_VECTORS
 from bot.backoffice.pages.catalogue import IMPORT_MESSAGES, import_message
 from bot.services.catalogue import catalogue_format
+from bot.services.sentence_vectors import BackgroundVectors
 from bot.text.i18n import Translator
 from matching.calls import all_calls
 from matching.catalogue import PROBLEMS, CatalogueError, Problem, parse_catalogue
+from matching.semantic import encoder_name
 from storage.database import create_engine, create_sessionmaker
 from storage.initiatives import (
     InitiativeFilters,
@@ -386,6 +392,60 @@ async def test_upload_adds_and_updates(
     # The same file again changes nothing.
     status, body = await upload(admin, csv.encode("utf-8-sig"))
     assert 'data-count="unchanged">3<' in body
+
+
+def background_vectors(client: TestClient[object, object]) -> BackgroundVectors:
+    app = client.app
+    assert app is not None
+    return app[SENTENCE_VECTORS]
+
+
+BOOK_BOX = HEADER + "v-1,Boîte à livres,Déposez un livre et prenez-en un autre,1030,culture,fr,\n"
+
+
+async def test_an_upload_stores_the_sentence_vectors_of_its_initiatives(
+    admin: TestClient[object, object], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    status, body = await upload(admin, BOOK_BOX.encode())
+    assert status == 200, body
+    await background_vectors(admin).wait()
+    added = await initiative(sessions, "v-1")
+    assert added is not None and added.vector is not None
+    assert added.vector_model == encoder_name() is not None
+    seeded = await initiative(sessions, "q00")  # the rest of the catalogue too
+    assert seeded is not None and seeded.vector is not None
+
+
+async def test_the_upload_answers_before_the_vectors_are_computed(
+    admin: TestClient[object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    computing, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_vectors(sessions: async_sessionmaker[AsyncSession]) -> int:
+        computing.set()
+        await release.wait()
+        return 0
+
+    monkeypatch.setattr(bot.services.sentence_vectors, "ensure_vectors", slow_vectors)
+    status, body = await asyncio.wait_for(upload(admin, BOOK_BOX.encode()), 10)
+    assert status == 200, body
+    await asyncio.wait_for(computing.wait(), 5)  # started, not finished
+    release.set()
+    await background_vectors(admin).wait()
+
+
+async def test_without_the_encoder_an_upload_stores_no_vectors_and_succeeds(
+    admin: TestClient[object, object],
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(matching.semantic, "_default", None)  # could not be loaded
+    status, body = await upload(admin, BOOK_BOX.encode())
+    assert status == 200, body
+    assert 'data-count="added">1<' in body
+    await background_vectors(admin).wait()
+    added = await initiative(sessions, "v-1")
+    assert added is not None and added.vector is None
 
 
 async def test_upload_lists_rejected_lines_in_the_staff_language(

@@ -2,8 +2,10 @@
 
 Every signed-in staff member reads them; only administrators upload and edit. An upload
 goes through `bot.services.catalogue.import_catalogue`, the import of `intake initiatives import`,
-so the web and the command line accept and refuse the same files. The bot's matcher
-re-reads the catalogue by itself (`bot.services.matcher.REFRESH_SECONDS`): nothing to notify.
+so the web and the command line accept and refuse the same files; the sentence vectors of
+the initiatives it stored are then computed in the background, so that the page answers
+at once. The bot's matcher re-reads the catalogue by itself
+(`bot.services.matcher.REFRESH_SECONDS`): nothing to notify.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from bot.backoffice.common import (
     require_role,
     translator,
 )
-from bot.backoffice.keys import SESSIONMAKER
+from bot.backoffice.keys import SENTENCE_VECTORS, SESSIONMAKER
 from bot.backoffice.pages.proposals import PER_PAGE
 from bot.services.catalogue import ImportResult, catalogue_format, import_catalogue
 from bot.services.matcher import REFRESH_SECONDS
+from bot.services.sentence_vectors import BackgroundVectors
 from bot.text.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.text.labels import ACTOR_KINDS
 from matching.calls import Call, all_calls
@@ -273,6 +276,8 @@ async def upload_initiatives(request: web.Request) -> web.Response:
             upload=UploadOutcome(filename, error=import_message(t, error.problem)),
             status=400,
         )
+    if result.report.added or result.report.changed:
+        request.app[SENTENCE_VECTORS].start()
     return await _initiatives_page(request, upload=_outcome(t, filename, result, fmt))
 
 
@@ -509,7 +514,15 @@ async def call_list(request: web.Request) -> web.Response:
     )
 
 
+async def _stop_sentence_vectors(app: web.Application) -> None:
+    await app[SENTENCE_VECTORS].close()
+
+
 def add_catalogue_routes(app: web.Application) -> None:
+    """The catalogue pages, and the background computation of the vectors of uploaded
+    initiatives (stopped with the app)."""
+    app[SENTENCE_VECTORS] = BackgroundVectors(app[SESSIONMAKER])
+    app.on_cleanup.append(_stop_sentence_vectors)
     app.router.add_get("/initiatives", initiative_list, name="initiatives")
     app.router.add_post("/initiatives/upload", upload_initiatives, name="initiatives_upload")
     app.router.add_get(r"/initiatives/{id:\d{1,9}}", initiative_page, name="initiative")
