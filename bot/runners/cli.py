@@ -464,6 +464,17 @@ def command_bench(args: argparse.Namespace) -> int:
         )
         print(json.dumps(result) if as_json else format_matching_report(result))
         return 0
+    if what == "similar":
+        from bot.runners.benchmarks import similar
+
+        configure_logging("WARNING")  # says why, if the sentence encoder cannot load
+        try:
+            found = similar.evaluate_similar(args.eval_dir, semantic=not args.no_semantic)
+        except FileNotFoundError as error:
+            print(f"intake: no evaluation data: {error}", file=sys.stderr)
+            return 2
+        print(found.to_json() if as_json else similar.format_report(found))
+        return 0
     from bot.runners.benchmarks.themes import evaluate_themes, format_report
 
     try:
@@ -546,10 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("--initiatives", type=Path, required=True, help="catalogue CSV or JSON")
     bench = commands.add_parser(
         "bench",
-        help="measure matching speed, theme quality, the bot under a crowd, its memory, "
-        "a large catalogue upload",
+        help="measure matching speed, theme and similar-initiative quality, the bot under a "
+        "crowd, its memory, a large catalogue upload",
     )
-    bench.add_argument("what", choices=["matching", "themes", "load", "memory", "upload"])
+    bench.add_argument(
+        "what", choices=["matching", "themes", "similar", "load", "memory", "upload"]
+    )
     bench.add_argument("--size", type=int, default=100_000, help="synthetic catalogue size")
     bench.add_argument("--queries", type=int, default=200, help="queries to time")
     bench.add_argument(
@@ -584,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--no-semantic",
         action="store_true",
-        help="matching, themes: lexical matching only, without the sentence encoder",
+        help="matching, themes, similar: lexical matching only, without the sentence encoder",
     )
     bench.add_argument("--json", action="store_true")
     return parser
