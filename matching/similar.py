@@ -513,8 +513,11 @@ class SimilarityIndex:
         batches; *progress* is called with the number encoded after each batch."""
         index = cls(pool, semantic=semantic)
         documents = list(documents)
-        for document in documents:
-            index._insert(document, with_vector=False)
+        if len({document.id for document in documents}) == len(documents):
+            index._insert_all(documents)
+        else:  # a later document replaces an earlier one with its id, as add() does
+            for document in documents:
+                index._insert(document, with_vector=False)
         if index._encoder is not None:
             vectors = encode_documents(index._encoder, documents, progress)
             index._vectors = VectorIndex.build(vectors)
@@ -605,6 +608,44 @@ class SimilarityIndex:
             if weights[term] == 0.0:
                 weights[term] = _idf(len(postings[term]), size)
         self._inv_norm.append(_inverse_sqrt(sum(weights[t] for t in term_ids)))
+
+    def _insert_all(self, documents: Sequence[Document]) -> None:
+        """:meth:`_insert` of *documents* (distinct ids) into an empty index, their vectors
+        left out: the texts are analysed one by one, the rest is done with numpy (a third
+        of the time of a build otherwise)."""
+        analysed = [_terms(document_text(d.name, d.description), d.language) for d in documents]
+        term_id = self._term_id
+        flat = np.array([term_id(t) for terms in analysed for t in terms], dtype=np.uint32)
+        count = len(documents)
+        lengths = np.array([len(terms) for terms in analysed], dtype=np.int64)
+        starts = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        owner = np.repeat(np.arange(count, dtype=np.uint32), lengths)
+        # Postings: the positions of each term, ascending (a stable sort by term).
+        order = np.argsort(flat, kind="stable")
+        by_term = owner[order]
+        bounds = np.searchsorted(flat[order], np.arange(len(self._term_text) + 1))
+        self._postings = [
+            array("I", by_term[bounds[t] : bounds[t + 1]].tobytes())
+            for t in range(len(self._term_text))
+        ]
+        # The length of each document's fuzzy string: its words and the spaces between.
+        term_lengths = np.array([len(t) for t in self._term_text], dtype=np.int64)
+        plain = np.frombuffer(bytes(self._is_concept), dtype=np.uint8)[flat] == 0
+        words = np.bincount(owner[plain], minlength=count)
+        characters = np.bincount(owner[plain], term_lengths[flat[plain]], minlength=count)
+        self._words_length.replace(np.where(words > 0, characters + words - 1, 0))
+        self._ids = [document.id for document in documents]
+        self._positions = {document_id: p for p, document_id in enumerate(self._ids)}
+        self._alive.replace(np.ones(count, dtype=np.uint8))
+        self._flat.replace(flat)
+        self._starts.replace(starts)
+        geo = self._geo
+        self._communes.replace(np.array([geo.code(d.commune) + 1 for d in documents]))
+        self._theme_set.replace(np.array([self._theme_set_id(d.themes) for d in documents]))
+        self._inv_norm.replace(np.zeros(count))  # computed by the refresh that follows
+        self._live += count
+        self._changes += count
 
     def _refresh(self) -> None:
         size = self._live
