@@ -3,13 +3,18 @@ missing or made by another encoder."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.services import sentence_vectors
 from bot.services.catalogue import import_catalogue
 from bot.services.matcher import Matcher
 from bot.services.sentence_vectors import ensure_vectors
-from matching.semantic import default_encoder, encoder_name, from_bytes, to_bytes
+from matching.semantic import Vectors, default_encoder, encoder_name, from_bytes, to_bytes
 from matching.similar import Query
 from storage.database import create_sessionmaker
 from storage.models import Initiative
@@ -97,3 +102,32 @@ async def test_the_index_reads_the_stored_vectors(engine: AsyncEngine) -> None:
             s.name for s in await matcher.search(Query("Potager collectif entre voisins", "fr"))
         ]
     assert "Boîte à livres" in names
+
+
+def test_many_texts_are_encoded_in_worker_processes_with_the_same_vectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From PARALLEL_FROM texts, worker processes (one per core) encode them: the same
+    vectors as this process, in order."""
+    encoder = default_encoder()
+    assert encoder is not None
+    texts = [f"Potager collectif numéro {n} dans la rue" for n in range(40)] + [""]
+    monkeypatch.setattr(sentence_vectors, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(sentence_vectors, "BATCH", 16)
+    monkeypatch.setattr(sentence_vectors.os, "cpu_count", lambda: 2)
+    assert sentence_vectors.parallel_workers(len(texts), encoder) == 2
+    done: list[int] = []
+    rows = sentence_vectors.encode_texts(encoder, texts, lambda n, _total: done.append(n))
+    assert done == [16, 32, 41]
+    # equal but for float rounding (batches of other sizes)
+    assert np.allclose(np.concatenate(rows), encoder.encode(texts), atol=1e-5)
+
+
+def test_a_test_encoder_is_never_sent_to_a_worker() -> None:
+    class Words:
+        name = "words/1"
+
+        def encode(self, texts: Sequence[str]) -> Vectors:
+            return np.ones((len(texts), 512), dtype=np.float32)
+
+    assert sentence_vectors.parallel_workers(100_000, Words()) == 0

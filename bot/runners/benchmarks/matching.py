@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.services.sentence_vectors import BATCH as EMBED_BATCH
+from bot.services.sentence_vectors import encode_texts, parallel_workers
 from matching.communes import all_communes
 from matching.semantic import Encoder, Vectors, default_encoder
 from matching.similar import Document, Match, Query, SimilarityIndex
@@ -54,7 +56,6 @@ RECALL_QUERIES_LARGE = 50  # beyond (the exhaustive scan takes seconds per query
 LARGE = 200_000
 SEMANTIC_K = 50  # candidates asked of VectorIndex.nearest
 SEMANTIC_RECALL_K = 10
-EMBED_BATCH = 256
 EMBED_LIMIT = LARGE
 """Beyond this many documents, a seeded sample of EMBED_LIMIT is embedded (at about 4 ms a
 document on one core, a million would take over an hour) and the other vectors derived."""
@@ -1213,14 +1214,10 @@ def document_text(document: Document) -> str:
 
 
 def _embed(encoder: Encoder, texts: list[str]) -> Vectors:
-    """*texts* embedded in batches of :data:`EMBED_BATCH`, one row each."""
-    out: Vectors | None = None
-    for start in range(0, len(texts), EMBED_BATCH):
-        batch = encoder.encode(texts[start : start + EMBED_BATCH])
-        if out is None:
-            out = np.zeros((len(texts), batch.shape[1]), dtype=np.float32)
-        out[start : start + batch.shape[0]] = batch
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    """*texts* embedded as an import embeds them (:func:`encode_texts`: in batches, in
+    worker processes when there are many), one row each."""
+    rows = encode_texts(encoder, texts)
+    return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
 
 def _derive(sampled: Vectors, count: int, seed: int) -> Vectors:
@@ -1380,6 +1377,7 @@ def run_semantic_benchmark(
         "model_rss_mb": model_rss,
         **embedding,
         "embed_batch": EMBED_BATCH,
+        "embed_workers": parallel_workers(embedding["embedded"], loaded),
         "dimensions": index.dimensions,
         "build_seconds": round(build_seconds, 3),
         "ivf": index.trained,
@@ -1481,7 +1479,8 @@ def _semantic_lines(semantic: dict[str, Any]) -> list[str]:
         f"resident memory {_mb(semantic['model_rss_mb'])}",
         f"  embedding       {semantic['embedded']:,} documents in "
         f"{semantic['embed_seconds']:.1f} s ({semantic['embed_ms_per_document']:.2f} ms "
-        f"per document, batches of {semantic['embed_batch']})",
+        f"per document, batches of {semantic['embed_batch']}, "
+        f"{semantic['embed_workers'] or 'no'} worker processes)",
     ]
     method = semantic["vectors_method"]
     if derived:
