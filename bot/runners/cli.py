@@ -460,7 +460,10 @@ def command_bench(args: argparse.Namespace) -> int:
 
         configure_logging("WARNING")  # says why, if the sentence encoder cannot load
         result = run_matching_benchmark(
-            args.size, queries=args.queries, semantic=not args.no_semantic
+            args.size,
+            queries=args.queries,
+            semantic=not args.no_semantic,
+            **({} if args.embed_limit is None else {"embed_limit": args.embed_limit}),
         )
         print(json.dumps(result) if as_json else format_matching_report(result))
         return 0
@@ -565,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--size", type=int, default=100_000, help="synthetic catalogue size")
     bench.add_argument("--queries", type=int, default=200, help="queries to time")
+    bench.add_argument(
+        "--embed-limit",
+        type=int,
+        default=None,
+        help="matching: texts embedded at most (default 200 000); the other vectors are "
+        "derived from them",
+    )
     bench.add_argument(
         "--eval-dir", type=Path, default=EVAL_DIR, help="labelled proposals (../shared/eval)"
     )

@@ -296,9 +296,10 @@ def test_semantic_benchmark_smoke(size: int, embed_limit: int) -> None:
     assert semantic["enabled"] and semantic["encoder"] == "word-hash/test"
     assert semantic["embedded"] == min(size, embed_limit)
     assert semantic["embedded"] + semantic["derived"] == size
-    # documents in batches of 256 (the sample only), then the queries one at a time
-    assert encoder.calls[: math.ceil(semantic["embedded"] / 256)] == [
-        min(256, semantic["embedded"] - start) for start in range(0, semantic["embedded"], 256)
+    # documents in batches (the sample only), then the queries one at a time
+    batch = semantic["embed_batch"]
+    assert encoder.calls[: math.ceil(semantic["embedded"] / batch)] == [
+        min(batch, semantic["embedded"] - start) for start in range(0, semantic["embedded"], batch)
     ]
     assert encoder.calls.count(1) >= 12
     assert semantic["queries"] == 12 and semantic["recall_queries"] == 12
