@@ -614,27 +614,30 @@ class SimilarityIndex:
         left out: the texts are analysed one by one, the rest is done with numpy (a third
         of the time of a build otherwise)."""
         analysed = [_terms(document_text(d.name, d.description), d.language) for d in documents]
-        term_id = self._term_id
-        flat = np.array([term_id(t) for terms in analysed for t in terms], dtype=np.uint32)
         count = len(documents)
         lengths = np.array([len(terms) for terms in analysed], dtype=np.int64)
+        term_id = self._term_id
+        # Through an array('I'): a list of a few million ints would take ten times more memory.
+        flat = np.array(array("I", (term_id(t) for terms in analysed for t in terms)))
+        del analysed
+        vocabulary = len(self._term_text)
         starts = np.zeros(count + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
         owner = np.repeat(np.arange(count, dtype=np.uint32), lengths)
-        # Postings: the positions of each term, ascending (a stable sort by term).
-        order = np.argsort(flat, kind="stable")
-        by_term = owner[order]
-        bounds = np.searchsorted(flat[order], np.arange(len(self._term_text) + 1))
-        self._postings = [
-            array("I", by_term[bounds[t] : bounds[t + 1]].tobytes())
-            for t in range(len(self._term_text))
-        ]
         # The length of each document's fuzzy string: its words and the spaces between.
         term_lengths = np.array([len(t) for t in self._term_text], dtype=np.int64)
         plain = np.frombuffer(bytes(self._is_concept), dtype=np.uint8)[flat] == 0
         words = np.bincount(owner[plain], minlength=count)
         characters = np.bincount(owner[plain], term_lengths[flat[plain]], minlength=count)
         self._words_length.replace(np.where(words > 0, characters + words - 1, 0))
+        # Postings: the positions of each term, ascending (a stable sort by term).
+        by_term = owner[np.argsort(flat, kind="stable")]
+        del owner
+        bounds = np.zeros(vocabulary + 1, dtype=np.int64)
+        np.cumsum(np.bincount(flat, minlength=vocabulary), out=bounds[1:])
+        self._postings = [
+            array("I", by_term[bounds[t] : bounds[t + 1]].tobytes()) for t in range(vocabulary)
+        ]
         self._ids = [document.id for document in documents]
         self._positions = {document_id: p for p, document_id in enumerate(self._ids)}
         self._alive.replace(np.ones(count, dtype=np.uint8))
