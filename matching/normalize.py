@@ -244,51 +244,77 @@ def analyze(text: str, language: str | None = None) -> list[str]:
     return analyze_words(tokens, language)
 
 
+_Token = tuple[str, bool, tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+"""What :func:`analyze_words` needs of a token: its stem, whether it is kept as a term (not
+a stop word, not one letter), the lengths of the concept forms that may start with it
+(longest first; none of one word for a stop word), and those of them known as written and
+as stems."""
+_TOKEN_CACHE = 200_000
+"""Tokens remembered per language (then forgotten all at once)."""
+
+
+@cache
+def _tokens(language: str) -> dict[str, _Token]:
+    return {}
+
+
+def _token(token: str, language: str) -> _Token:
+    stemmed = stem(token, language)
+    forms = _concept_forms()[language]
+    by_word = forms.literal_sizes.get(token, ())
+    by_stem = forms.stemmed_sizes.get(stemmed, ())
+    if by_word == by_stem or not by_stem:
+        sizes = by_word
+    elif not by_word:
+        sizes = by_stem
+    else:
+        sizes = tuple(sorted({*by_word, *by_stem}, reverse=True))
+    stop = token in stop_words()[language]
+    sizes = tuple(size for size in sizes if not (size == 1 and stop))
+    return stemmed, len(token) > 1 and not stop, sizes, by_word, by_stem
+
+
 def analyze_words(tokens: Sequence[str], language: str) -> list[str]:
     """:func:`analyze` of a text already split by :func:`words`, in a given language."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}")
-    stops = stop_words()[language]
-    stems = [stem(token, language) for token in tokens]
+    known = _tokens(language)
+    if len(known) > _TOKEN_CACHE:
+        known.clear()
+    details: list[_Token] = []
+    for token in tokens:
+        detail = known.get(token)
+        if detail is None:
+            detail = known[token] = _token(token, language)
+        details.append(detail)
     forms = _concept_forms()[language]
     literal, stemmed = forms.literal, forms.stemmed
-    literal_sizes, stemmed_sizes = forms.literal_sizes, forms.stemmed_sizes
     n = len(tokens)
     terms: list[str] = []
     done = 0  # tokens before this index are in `terms` already
     # Positions where a concept form may start are usually few: the words in between are
     # added in bulk.
-    for i, (token, stemmed_token) in enumerate(zip(tokens, stems, strict=True)):
-        if i < done:
-            continue  # inside a concept found earlier
-        by_word = literal_sizes.get(token, ())
-        by_stem = stemmed_sizes.get(stemmed_token, ())
-        if by_word == by_stem or not by_stem:
-            sizes = by_word
-        elif not by_word:
-            sizes = by_stem
-        else:
-            sizes = tuple(sorted({*by_word, *by_stem}, reverse=True))
+    for i, (_stem, _kept, sizes, by_word, by_stem) in enumerate(details):
+        if not sizes or i < done:
+            continue  # no form starts here, or inside a concept found earlier
         concept = None
         size = 0
         for size in sizes:
-            if size > n - i or (size == 1 and token in stops):
+            if size > n - i:
                 continue
             if size in by_word:
                 concept = literal.get(tuple(tokens[i : i + size]))
             if concept is None and size in by_stem:
-                concept = stemmed.get(tuple(stems[i : i + size]))
+                concept = stemmed.get(tuple([detail[0] for detail in details[i : i + size]]))
             if concept is not None:
                 break
         if concept is None:
             continue
         if i > done:
-            terms += [
-                stems[j] for j in range(done, i) if len(tokens[j]) > 1 and tokens[j] not in stops
-            ]
+            terms += [detail[0] for detail in details[done:i] if detail[1]]
         terms.append(CONCEPT_PREFIX + concept)
         done = i + size
-    terms += [stems[j] for j in range(done, n) if len(tokens[j]) > 1 and tokens[j] not in stops]
+    terms += [detail[0] for detail in details[done:] if detail[1]]
     return terms
 
 
