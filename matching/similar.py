@@ -512,12 +512,11 @@ class SimilarityIndex:
         *semantic*: see :data:`Semantic`. Documents without a vector are encoded, in
         batches; *progress* is called with the number encoded after each batch."""
         index = cls(pool, semantic=semantic)
-        documents = list(documents)
-        if len({document.id for document in documents}) == len(documents):
-            index._insert_all(documents)
-        else:  # a later document replaces an earlier one with its id, as add() does
-            for document in documents:
-                index._insert(document, with_vector=False)
+        listed = list(documents)
+        # A later document replaces an earlier one with its id, as add() does.
+        latest = {document.id: number for number, document in enumerate(listed)}
+        documents = [d for number, d in enumerate(listed) if latest[d.id] == number]
+        index._insert_all(documents)
         if index._encoder is not None:
             vectors = encode_documents(index._encoder, documents, progress)
             index._vectors = VectorIndex.build(vectors)
@@ -575,11 +574,11 @@ class SimilarityIndex:
                 self._sets_with_theme.setdefault(theme, []).append(set_id)
         return set_id
 
-    def _insert(self, document: Document, with_vector: bool = True) -> None:
+    def _insert(self, document: Document) -> None:
         if document.id in self._positions:
             self.remove(document.id)
         text = document_text(document.name, document.description)
-        if with_vector and self._vectors is not None and self._encoder is not None:
+        if self._vectors is not None and self._encoder is not None:
             vector = document.vector
             if vector is None:
                 vector = self._encoder.encode([text])[0]

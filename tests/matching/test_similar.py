@@ -420,14 +420,15 @@ def test_incremental_add_gives_the_same_results_as_build(index: SimilarityIndex)
 def test_a_later_document_with_the_same_id_replaces_the_earlier_in_a_build() -> None:
     first = Document("d-1", "Compost rue Malibran", "Compost de rue", (), IXELLES, "fr")
     second = Document("d-1", "Boîte à livres", "Déposez un livre", (), IXELLES, "fr")
-    built = SimilarityIndex.build([first, CATALOGUE[0], second], semantic=False)
-    added = SimilarityIndex(semantic=False)
-    for document in (first, CATALOGUE[0], second):
-        added.add(document)
-    assert len(built) == len(added) == 2
-    for query in (Query("Une boîte à livres", "fr"), Query("Un compost de rue", "fr")):
-        assert built.search(query) == added.search(query)
-    assert ids(built.search(Query("Une boîte à livres", "fr"))) == ["d-1"]
+    for semantic in (False, True):
+        built = SimilarityIndex.build([first, CATALOGUE[0], second], semantic=semantic)
+        added = SimilarityIndex(semantic=semantic)
+        for document in (first, CATALOGUE[0], second):
+            added.add(document)
+        assert len(built) == len(added) == 2
+        for query in (Query("Une boîte à livres", "fr"), Query("Un compost de rue", "fr")):
+            assert built.search(query) == added.search(query)
+        assert ids(built.search(Query("Une boîte à livres", "fr"))) == ["d-1"]
 
 
 def test_added_proposal_is_found_at_once() -> None:
