@@ -499,8 +499,9 @@ def test_benchmark_smoke() -> None:
     assert 0.0 <= result["recall_at_5"] <= 1.0
     assert result["query_p50_ms"] <= result["query_p95_ms"]
     assert json.loads(json.dumps(result)) == result
+    assert result["rapidfuzz_scan_queries"] == 12 and result["rapidfuzz_scan_ms_per_query"] > 0
     report = format_matching_report(result)
-    assert "recall@5" in report and "2,000" in report
+    assert "recall@5" in report and "2,000" in report and "rapidfuzz scan" in report
 
 
 def test_a_long_description_still_meets_its_main_topic_across_languages() -> None:

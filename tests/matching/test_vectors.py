@@ -309,6 +309,7 @@ def test_semantic_benchmark_smoke(size: int, embed_limit: int) -> None:
     assert json.loads(json.dumps(result)) == result
     report = format_matching_report(result)
     assert "recall@10" in report and "recall@5" in report
+    assert "speed-up        words + meaning p95 vs the exhaustive scan" in report
     assert ("noise" in report) == (size > embed_limit)
 
 
@@ -316,6 +317,7 @@ def test_the_semantic_benchmark_is_skipped_unless_asked() -> None:
     result = run_matching_benchmark(200, queries=5, seed=3)
     assert result["semantic"]["enabled"] is False
     assert "Semantic search: skipped" in format_matching_report(result)
+    assert "speed-up" not in format_matching_report(result)
 
 
 def test_the_benchmark_embeds_what_the_similarity_index_analyses() -> None:
