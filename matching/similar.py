@@ -443,7 +443,6 @@ class _Parts:
 
 @dataclass
 class _PreparedQuery:
-    terms: list[str]
     known: dict[int, float]  # term id → weight, for the terms the index knows
     inv_norm: float  # 1 / sqrt(sum of the weights of all its terms, unknown ones included)
     words: str  # its terms other than concepts, joined by spaces, for rapidfuzz
@@ -460,7 +459,6 @@ class _PreparedQuery:
     lookup: _TermLookup  # its known terms, for scoring many documents at once
     vector: Vectors | None  # its sentence vector (None: words only)
     surface: dict[str, str] | None = None  # stem → query word, computed for reasons
-    meaning: dict[int, float] | None = None  # position → meaning part, for the scored ones
 
 
 class SimilarityIndex:
@@ -728,7 +726,6 @@ class SimilarityIndex:
         main_concepts = self._main_concepts(text, language, concept_known)
         geography = self._geo.table(commune)
         return _PreparedQuery(
-            terms=terms,
             known=known,
             inv_norm=_inverse_sqrt(norm),
             words=" ".join(plain),
