@@ -75,21 +75,19 @@ def encode_texts(
     are many (:func:`parallel_workers`)."""
     batches = [list(texts[start : start + BATCH]) for start in range(0, len(texts), BATCH)]
     workers = parallel_workers(len(texts), encoder)
-    done = 0
+    pool = _worker_pool(workers) if workers else None
+    encoded = pool.map(_encode_in_worker, batches) if pool else map(encoder.encode, batches)
     out: list[Vectors] = []
-    if workers:
-        with _worker_pool(workers) as pool:
-            for vectors in pool.map(_encode_in_worker, batches):
-                out.append(vectors)
-                done += len(vectors)
-                if progress is not None:
-                    progress(done, len(texts))
-        return out
-    for batch in batches:
-        out.append(encoder.encode(batch))
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(texts))
+    done = 0
+    try:
+        for vectors in encoded:
+            out.append(vectors)
+            done += len(vectors)
+            if progress is not None:
+                progress(done, len(texts))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return out
 
 
