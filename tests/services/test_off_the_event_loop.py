@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import bot.services.catalogue
 from bot.services.catalogue import import_catalogue, seed_starter_catalogue
@@ -47,6 +47,15 @@ async def test_a_catalogue_is_parsed_in_a_worker_thread(
     assert threads and threads[0] is not threading.main_thread()
 
 
+async def starter_matcher(sessions: async_sessionmaker[AsyncSession]) -> Matcher:
+    """A matcher over the starter catalogue, its first build done (waited for)."""
+    await seed_starter_catalogue(sessions)
+    matcher = Matcher()
+    async with sessions() as session:
+        await matcher.refresh(session)
+    return matcher
+
+
 async def test_the_similarity_index_is_built_in_a_worker_thread(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,10 +80,7 @@ async def test_a_changed_catalogue_is_indexed_in_the_background_meanwhile_the_ol
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions = create_sessionmaker(engine)
-    await seed_starter_catalogue(sessions)
-    matcher = Matcher()
-    async with sessions() as session:
-        await matcher.refresh(session)  # the first build is waited for
+    matcher = await starter_matcher(sessions)
     await import_catalogue(sessions, CSV, "csv")
     async with sessions() as session:
         added = await session.scalar(select(Initiative.id).where(Initiative.external_id == "t-1"))
@@ -103,10 +109,7 @@ async def test_a_search_runs_in_a_worker_thread(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions = create_sessionmaker(engine)
-    await seed_starter_catalogue(sessions)
-    matcher = Matcher()
-    async with sessions() as session:
-        await matcher.refresh(session)
+    matcher = await starter_matcher(sessions)
     threads: list[threading.Thread] = []
     search = SimilarityIndex.search
 
@@ -161,10 +164,7 @@ async def test_searches_and_changes_of_the_index_take_turns_in_worker_threads(
     """The index is not thread-safe: concurrent searches, the addition of a new proposal
     (encoded: it has no stored vector) and a withdrawal never run at the same time."""
     sessions = create_sessionmaker(engine)
-    await seed_starter_catalogue(sessions)
-    matcher = Matcher()
-    async with sessions() as session:
-        await matcher.refresh(session)
+    matcher = await starter_matcher(sessions)
     index = OneAtATime(matcher.index)
     monkeypatch.setattr(matcher, "index", index)
     async with sessions.begin() as session:
