@@ -62,6 +62,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.runners.benchmarks.eval_files import eval_file
 from matching.semantic import Semantic, Vectors, resolve
 from matching.similar import MIN_SCORE, Document, Match, Query, SimilarityIndex, document_text
 
@@ -317,15 +318,7 @@ def evaluate_similar(eval_dir: Path, semantic: Semantic = True) -> SimilarReport
     Raises :class:`FileNotFoundError` naming the folder or the file when missing, and
     :class:`ValueError` for a label that is not 0, 1 or 2.
     """
-    eval_dir = Path(eval_dir)
-    if not eval_dir.is_dir():
-        raise FileNotFoundError(
-            f"evaluation folder not found: {eval_dir} (the labelled proposals live in "
-            "../shared/eval/, outside the project)"
-        )
-    path = eval_dir / PAIRS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"evaluation file not found: {path}")
+    path = eval_file(eval_dir, PAIRS_FILE)
     parts, pairs = _read_pairs(path)
     encoder = resolve(semantic)
     vectors: Vectors | None = None

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.runners.benchmarks.eval_files import eval_file
 from matching.semantic import default_encoder
 from matching.themes import prepare, suggest_themes, theme_ids
 
@@ -333,14 +334,7 @@ def evaluate_themes(eval_dir: Path, semantic: bool = True) -> ThemeReport:
     secondary files are optional (listed in ``missing``).
     """
     eval_dir = Path(eval_dir)
-    if not eval_dir.is_dir():
-        raise FileNotFoundError(
-            f"evaluation folder not found: {eval_dir} (the labelled proposals live in "
-            "../shared/eval/, outside the project)"
-        )
-    primary_path = eval_dir / PRIMARY.file
-    if not primary_path.is_file():
-        raise FileNotFoundError(f"evaluation file not found: {primary_path}")
+    primary_path = eval_file(eval_dir, PRIMARY.file)
     encoder = default_encoder() if semantic else None
     # The data files, the encoder and the themes' vectors are loaded outside timing.
     prepare(semantic)
