@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.assignment import assign_by_rules
 from storage.clock import BRUSSELS, utcnow
 from storage.database import dialect_insert
 from storage.inbox import forget_chat
@@ -125,6 +126,7 @@ async def submit_proposal(
         status="submitted",
         submitted_at=now,
         updated_at=now,
+        waiting_since=now,
         **new.__dict__,
     )
     session.add(proposal)
@@ -150,6 +152,7 @@ async def submit_proposal(
             to_status="submitted",
         )
     )
+    await assign_by_rules(session, proposal, now)
     return proposal, True
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Select, case, exists, func, literal, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -22,7 +22,13 @@ STATUSES: tuple[str, ...] = (
     "rejected",
     "withdrawn",
 )
-SORTS: tuple[str, ...] = ("newest", "oldest", "reference", "status", "budget")
+"""In workflow order: the list's status filter shows them so."""
+OPEN_STATUSES: tuple[str, ...] = ("submitted", "in_review", "needs_info")
+"""Proposals still to handle; decided (closed) and withdrawn ones are out of the default views."""
+STAFF_TURN: tuple[str, ...] = ("submitted", "in_review")
+"""Open proposals waiting for staff (a proposal that needs information waits for the
+citizen): only these can be overdue."""
+SORTS: tuple[str, ...] = ("waiting", "newest", "oldest", "reference", "status", "budget")
 
 
 @dataclass
@@ -30,6 +36,8 @@ class ProposalFilters:
     """What the staff member narrows the list to; None means "any"."""
 
     status: str | None = None
+    open_only: bool = False
+    """Only OPEN_STATUSES (ignored when `status` is given)."""
     theme: str | None = None
     commune: str | None = None
     """REFNIS code of the commune."""
@@ -42,6 +50,10 @@ class ProposalFilters:
     text: str | None = None
     """Case-insensitive substring of the title, description or reference."""
     include_tests: bool = False
+    assignee: int | None = None
+    """The staff id of the assignee; with `unassigned`, theirs or nobody's."""
+    unassigned: bool = False
+    """Proposals assigned to nobody (or to `assignee`)."""
 
 
 def brussels_day_start(day: date) -> datetime:
@@ -67,6 +79,16 @@ def _conditions(filters: ProposalFilters, dialect: str) -> list[ColumnElement[bo
         conditions.append(Proposal.is_test.is_(False))
     if filters.status:
         conditions.append(Proposal.status == filters.status)
+    elif filters.open_only:
+        conditions.append(Proposal.status.in_(OPEN_STATUSES))
+    if filters.assignee is not None and filters.unassigned:
+        conditions.append(
+            or_(Proposal.assignee_id == filters.assignee, Proposal.assignee_id.is_(None))
+        )
+    elif filters.assignee is not None:
+        conditions.append(Proposal.assignee_id == filters.assignee)
+    elif filters.unassigned:
+        conditions.append(Proposal.assignee_id.is_(None))
     if filters.theme:
         conditions.append(_has_theme(dialect, filters.theme))
     if filters.commune:
@@ -94,14 +116,16 @@ def _conditions(filters: ProposalFilters, dialect: str) -> list[ColumnElement[bo
 
 
 def _ordered(query: Select[Any], sort: str) -> Select[Any]:
+    if sort == "waiting":  # the staff's turn first, the longest wait first
+        citizens_turn = case((Proposal.status.in_(STAFF_TURN), 0), else_=1)
+        return query.order_by(citizens_turn, Proposal.waiting_since.asc(), Proposal.id.asc())
     if sort == "oldest":
         return query.order_by(Proposal.submitted_at.asc(), Proposal.id.asc())
     if sort == "reference":
         return query.order_by(Proposal.reference.asc())
     if sort == "status":
-        return query.order_by(
-            Proposal.status.asc(), Proposal.submitted_at.desc(), Proposal.id.desc()
-        )
+        workflow = case({status: n for n, status in enumerate(STATUSES)}, value=Proposal.status)
+        return query.order_by(workflow, Proposal.submitted_at.desc(), Proposal.id.desc())
     if sort == "budget":
         return query.order_by(
             Proposal.budget_cents.desc().nulls_last(), Proposal.submitted_at.desc(), Proposal.id
@@ -164,3 +188,40 @@ async def proposal_detail(session: AsyncSession, reference: str) -> Proposal | N
         )
     )
     return result.scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Load:
+    """One staff member's open proposals (or nobody's, when `staff_id` is None)."""
+
+    staff_id: int | None
+    open: int
+    overdue: int
+    """Of them, those waiting for staff since before the service delay."""
+    oldest_wait: datetime | None
+    """When the longest-waiting of them (waiting for staff) started to wait."""
+
+
+async def team_load(
+    session: AsyncSession, overdue_before: datetime, include_tests: bool = False
+) -> list[Load]:
+    """The open proposals of each assignee (and of nobody), most overdue first."""
+    staff_turn = Proposal.status.in_(STAFF_TURN)
+    query = (
+        select(
+            Proposal.assignee_id,
+            func.count(),
+            func.count().filter(staff_turn, Proposal.waiting_since < overdue_before),
+            func.min(Proposal.waiting_since).filter(staff_turn),
+        )
+        .where(Proposal.status.in_(OPEN_STATUSES))
+        .group_by(Proposal.assignee_id)
+    )
+    if not include_tests:
+        query = query.where(Proposal.is_test.is_(False))
+    loads = [
+        Load(staff_id, int(count), int(overdue), oldest)
+        for staff_id, count, overdue, oldest in (await session.execute(query)).all()
+    ]
+    loads.sort(key=lambda load: (-load.overdue, -load.open, load.staff_id or 0))
+    return loads

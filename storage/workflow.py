@@ -109,6 +109,7 @@ async def attach_citizen_reply(
     session.add(_event(proposal, now, "citizen", "status", to_status="in_review"))
     proposal.status = "in_review"
     proposal.updated_at = now
+    proposal.waiting_since = now
     await session.flush()
     return proposal
 

@@ -5,6 +5,7 @@ all of its modules. Queries live beside it, in `storage/`.
 """
 
 from storage.models.api_tokens import ApiToken
+from storage.models.assignment import AssignmentRule
 from storage.models.base import Base, JsonType, UTCDateTime
 from storage.models.coaches import Coach, CoachAlert, CoachFollow, CoachInvite, CoachTake
 from storage.models.inbox import (
@@ -41,6 +42,7 @@ __all__ = [
     "UPDATE_PROCESSING",
     "UPDATE_STATUSES",
     "ApiToken",
+    "AssignmentRule",
     "Base",
     "Citizen",
     "Coach",

@@ -89,6 +89,13 @@ class Proposal(Base):
     consent_contact: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_share: Mapped[bool] = mapped_column(Boolean, default=False)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), index=True
+    )
+    """The staff member who handles the proposal (storage.assignment), or nobody."""
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    """When the citizen last wrote: the submission, or their latest reply."""
     taken_by: Mapped[str | None] = mapped_column(String(200))
     """Who took the proposal in hand from the staff group's "take it" button."""
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -155,10 +155,11 @@ async def test_sorts(sessions: async_sessionmaker[AsyncSession], data: dict[str,
         "Potager collectif",
         "Wijkcompost",
     ]
+    # In workflow order (submitted before in review), then newest first.
     assert await search(sessions, sort="status") == [
-        "Wijkcompost",
         "A 100% zero_waste shop",
         "Potager collectif",
+        "Wijkcompost",
     ]
     async with sessions() as session:
         rows, _ = await search_proposals(

@@ -1,0 +1,159 @@
+"""Who handles each proposal: assignment by hand (the back-office, the staff group's "take
+it") and by rules (a call, a theme or a commune goes to a staff member).
+
+An assignment is a conditional update: it happens only if the proposal is still assigned
+to whoever the staff member saw (nobody, for "take it"), so that when two people assign or
+take the same proposal at once, one wins and the other is told who has it. Every change is
+an event in the proposal's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.clock import utcnow
+from storage.models import AssignmentRule, Proposal, ProposalEvent, StaffUser
+
+RULE_FIELDS: tuple[str, ...] = ("call", "theme", "commune")
+"""What a rule looks at, in the order rules are tried: the call first, then each theme in
+the citizen's order, then the commune."""
+
+RULES_ACTOR = "rules"
+"""The events' actor when a rule assigned the proposal."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The outcome of an assignment: whether it was made, and who has the proposal now."""
+
+    done: bool
+    assignee: StaffUser | None
+
+
+async def assign(
+    session: AsyncSession,
+    proposal: Proposal,
+    assignee: StaffUser | None,
+    *,
+    actor: str,
+    expected: int | None,
+    now: datetime | None = None,
+) -> Assignment:
+    """Give `proposal` to `assignee` (None: to nobody) if it is still assigned to the staff
+    id `expected` (None: to nobody); otherwise nothing changes and the outcome says who
+    has it. Assigning to the current assignee changes nothing and is done."""
+    now = now or utcnow()
+    target = assignee.id if assignee is not None else None
+    changed = False
+    if target != expected:
+        current = Proposal.assignee_id
+        result = await session.execute(
+            update(Proposal)
+            .where(Proposal.id == proposal.id)
+            .where(current.is_(None) if expected is None else current == expected)
+            .values(assignee_id=target, assigned_at=now if target is not None else None)
+            .returning(Proposal.id)
+            .execution_options(synchronize_session=False)
+        )
+        changed = result.scalar_one_or_none() is not None
+    await session.refresh(proposal, ["assignee_id", "assigned_at"])
+    if not changed:
+        holder = None
+        if proposal.assignee_id is not None:
+            holder = await session.get(StaffUser, proposal.assignee_id)
+        return Assignment(proposal.assignee_id == target and target == expected, holder)
+    session.add(
+        ProposalEvent(
+            proposal_id=proposal.id,
+            created_at=now,
+            actor=actor,
+            kind="assigned" if assignee is not None else "unassigned",
+            text=assignee.email if assignee is not None else None,
+        )
+    )
+    await session.flush()
+    return Assignment(True, assignee)
+
+
+# ------------------------------------------------------------------ rules
+
+
+async def assignment_rules(session: AsyncSession) -> list[tuple[AssignmentRule, StaffUser]]:
+    """Every rule with its staff member, by field (in RULE_FIELDS order) and value."""
+    rows = (
+        await session.execute(
+            select(AssignmentRule, StaffUser).join(
+                StaffUser, StaffUser.id == AssignmentRule.staff_id
+            )
+        )
+    ).all()
+    pairs = [(rule, staff) for rule, staff in rows]
+    pairs.sort(key=lambda pair: (RULE_FIELDS.index(pair[0].field), pair[0].value))
+    return pairs
+
+
+async def set_assignment_rule(
+    session: AsyncSession, field: str, value: str, staff: StaffUser, *, created_by: str
+) -> AssignmentRule:
+    """New proposals whose `field` is `value` go to `staff` (replacing the rule for that
+    value, if any)."""
+    if field not in RULE_FIELDS:
+        raise ValueError(f"unknown rule field {field!r}")
+    await session.execute(
+        delete(AssignmentRule)
+        .where(AssignmentRule.field == field)
+        .where(AssignmentRule.value == value)
+    )
+    rule = AssignmentRule(
+        field=field, value=value, staff_id=staff.id, created_by=created_by, created_at=utcnow()
+    )
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def delete_assignment_rule(session: AsyncSession, rule_id: int) -> bool:
+    """Remove a rule; False if it was already gone."""
+    result = await session.execute(delete(AssignmentRule).where(AssignmentRule.id == rule_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _candidates(proposal: Proposal) -> Sequence[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if proposal.call_id:
+        found.append(("call", proposal.call_id))
+    found.extend(("theme", theme) for theme in proposal.themes)
+    if proposal.commune_refnis:
+        found.append(("commune", proposal.commune_refnis))
+    return found
+
+
+async def assign_by_rules(
+    session: AsyncSession, proposal: Proposal, now: datetime | None = None
+) -> StaffUser | None:
+    """Assign a new proposal by the first rule that fits it; the staff member, or None."""
+    candidates = _candidates(proposal)
+    if not candidates:
+        return None
+    rules = (
+        await session.execute(
+            select(AssignmentRule, StaffUser)
+            .join(StaffUser, StaffUser.id == AssignmentRule.staff_id)
+            .where(AssignmentRule.field.in_({field for field, _ in candidates}))
+            .where(AssignmentRule.value.in_({value for _, value in candidates}))
+        )
+    ).all()
+    by_key = {(rule.field, rule.value): staff for rule, staff in rules}
+    for key in candidates:
+        staff = by_key.get(key)
+        if staff is not None:
+            outcome = await assign(
+                session, proposal, staff, actor=RULES_ACTOR, expected=None, now=now
+            )
+            return outcome.assignee if outcome.done else None
+    return None
