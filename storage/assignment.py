@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import utcnow
 from storage.models import AssignmentRule, Proposal, ProposalEvent, StaffUser
+from storage.workflow import OPEN_STATUSES
 
 RULE_FIELDS: tuple[str, ...] = ("call", "theme", "commune")
 """What a rule looks at, in the order rules are tried: the call first, then each theme in
@@ -46,7 +47,10 @@ async def assign(
 ) -> Assignment:
     """Give `proposal` to `assignee` (None: to nobody) if it is still assigned to the staff
     id `expected` (None: to nobody); otherwise nothing changes and the outcome says who
-    has it. Assigning to the current assignee changes nothing and is done."""
+    has it. Assigning to the current assignee changes nothing and is done.
+
+    A proposal given to someone else than the `actor` (an e-mail address) is new for them
+    until they open it (`mark_seen`)."""
     now = now or utcnow()
     target = assignee.id if assignee is not None else None
     changed = False
@@ -56,12 +60,16 @@ async def assign(
             update(Proposal)
             .where(Proposal.id == proposal.id)
             .where(current.is_(None) if expected is None else current == expected)
-            .values(assignee_id=target, assigned_at=now if target is not None else None)
+            .values(
+                assignee_id=target,
+                assigned_at=now if assignee is not None else None,
+                assignee_seen_at=now if assignee is not None and assignee.email == actor else None,
+            )
             .returning(Proposal.id)
             .execution_options(synchronize_session=False)
         )
         changed = result.scalar_one_or_none() is not None
-    await session.refresh(proposal, ["assignee_id", "assigned_at"])
+    await session.refresh(proposal, ["assignee_id", "assigned_at", "assignee_seen_at"])
     if not changed:
         holder = None
         if proposal.assignee_id is not None:
@@ -78,6 +86,27 @@ async def assign(
     )
     await session.flush()
     return Assignment(True, assignee)
+
+
+async def mark_seen(
+    session: AsyncSession, proposal: Proposal, staff_id: int, now: datetime | None = None
+) -> None:
+    """The assignee opened the proposal: it is no longer new for them."""
+    if proposal.assignee_id == staff_id and proposal.assignee_seen_at is None:
+        proposal.assignee_seen_at = now or utcnow()
+        await session.flush()
+
+
+async def new_for(session: AsyncSession, staff_id: int) -> int:
+    """How many open proposals were given to this staff member and not opened yet."""
+    query = (
+        select(func.count())
+        .select_from(Proposal)
+        .where(Proposal.assignee_id == staff_id)
+        .where(Proposal.assignee_seen_at.is_(None))
+        .where(Proposal.status.in_(OPEN_STATUSES))
+    )
+    return int((await session.execute(query)).scalar_one())
 
 
 # ------------------------------------------------------------------ rules

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.clock import BRUSSELS
 from storage.models import Proposal, ProposalMatch
+from storage.workflow import OPEN_STATUSES, STAFF_TURN
 
 STATUSES: tuple[str, ...] = (
     "submitted",
@@ -23,11 +24,6 @@ STATUSES: tuple[str, ...] = (
     "withdrawn",
 )
 """In workflow order: the list's status filter shows them so."""
-OPEN_STATUSES: tuple[str, ...] = ("submitted", "in_review", "needs_info")
-"""Proposals still to handle; decided (closed) and withdrawn ones are out of the default views."""
-STAFF_TURN: tuple[str, ...] = ("submitted", "in_review")
-"""Open proposals waiting for staff (a proposal that needs information waits for the
-citizen): only these can be overdue."""
 SORTS: tuple[str, ...] = ("waiting", "newest", "oldest", "reference", "status", "budget")
 
 

@@ -28,6 +28,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 WITHDRAWABLE = frozenset({"submitted", "in_review", "needs_info"})
 """The citizen may withdraw a proposal until the staff decided on it."""
 
+OPEN_STATUSES: tuple[str, ...] = ("submitted", "in_review", "needs_info")
+"""Proposals still to handle; decided (closed) and withdrawn ones are out of the default
+views of the back-office."""
+STAFF_TURN: tuple[str, ...] = ("submitted", "in_review")
+"""Open proposals waiting for staff (one that needs information waits for the citizen):
+only these can be overdue."""
+
 
 class TransitionError(ValueError):
     """The change is not allowed from the proposal's current status."""

@@ -94,6 +94,8 @@ class Proposal(Base):
     )
     """The staff member who handles the proposal (storage.assignment), or nobody."""
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignee_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the assignee first opened it since it was given to them; None: new for them."""
     waiting_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     """When the citizen last wrote: the submission, or their latest reply."""
     taken_by: Mapped[str | None] = mapped_column(String(200))

@@ -16,6 +16,8 @@ from storage.assignment import (
     assign,
     assignment_rules,
     delete_assignment_rule,
+    mark_seen,
+    new_for,
     set_assignment_rule,
 )
 from storage.database import create_engine, create_sessionmaker
@@ -88,10 +90,21 @@ async def test_a_reassignment_from_a_stale_page_is_refused_and_says_who_has_it(
         refused = await assign(session, proposal, chloe, actor=bram.email, expected=None)
         assert not refused.done and refused.assignee is not None
         assert refused.assignee.email == "anna@example.be"
+        # Given by someone else, it is new for Anna until she opens it.
+        assert await new_for(session, anna.id) == 1
+        await mark_seen(session, proposal, bram.id)
+        assert await new_for(session, anna.id) == 1
+        await mark_seen(session, proposal, anna.id)
+        assert await new_for(session, anna.id) == 0
         # Seen with Anna as the assignee, it can go to Chloé, then back to nobody.
         moved = await assign(session, proposal, chloe, actor=bram.email, expected=anna.id)
         assert moved.done and proposal.assignee_id == chloe.id
         assert proposal.assigned_at is not None
+        assert await new_for(session, chloe.id) == 1
+        # Taken by oneself, it is not new.
+        mine = await make_proposal(session)
+        assert (await assign(session, mine, bram, actor=bram.email, expected=None)).done
+        assert await new_for(session, bram.id) == 0
         released = await assign(session, proposal, None, actor=chloe.email, expected=chloe.id)
         assert released.done and released.assignee is None and proposal.assignee_id is None
         # Assigning to whom it already has is done, and writes nothing.

@@ -20,6 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("proposals") as batch:
         batch.add_column(sa.Column("assignee_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("assignee_seen_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=True))
         batch.create_foreign_key(
             batch.f("fk_proposals_assignee_id_staff_users"),
@@ -73,5 +74,6 @@ def downgrade() -> None:
         batch.drop_index(batch.f("ix_proposals_assignee_id"))
         batch.drop_constraint(batch.f("fk_proposals_assignee_id_staff_users"), type_="foreignkey")
         batch.drop_column("waiting_since")
+        batch.drop_column("assignee_seen_at")
         batch.drop_column("assigned_at")
         batch.drop_column("assignee_id")
