@@ -22,8 +22,10 @@ from bot.backoffice.common import Handler, error_page
 from bot.backoffice.keys import (
     ANNOUNCER,
     DEFAULT_LANGUAGE,
+    NEW_ASSIGNMENTS,
     PREVIEW_CLIENT,
     RETENTION,
+    SERVICE_DELAY,
     SESSION_IDLE,
     SESSIONMAKER,
     STAFF,
@@ -41,10 +43,12 @@ from bot.backoffice.pages.exports import add_export_routes
 from bot.backoffice.pages.inbox import add_inbox_routes
 from bot.backoffice.pages.outbox import add_outbox_routes
 from bot.backoffice.pages.preview import add_preview_routes
+from bot.backoffice.pages.queue import add_queue_routes
 from bot.backoffice.pages.sessions import add_session_routes
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
 from bot.text.i18n import LANGUAGES, N_
+from storage.assignment import new_for
 from storage.retention import DEFAULT_RETENTION, RetentionPolicy
 from storage.staff_sessions import SESSION_LIFETIME, signed_in
 
@@ -52,6 +56,7 @@ HERE = Path(__file__).parent
 COOKIE_NAME = "intake_session"
 SESSION_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
 DEFAULT_SESSION_IDLE = timedelta(hours=2)
+DEFAULT_SERVICE_DELAY_DAYS = 10
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics"})  # /metrics checks its own token
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -140,6 +145,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if isinstance(token, str):
         async with request.app[SESSIONMAKER]() as db, db.begin():
             found = await signed_in(db, token, idle=request.app[SESSION_IDLE])
+            if found is not None:
+                request[NEW_ASSIGNMENTS] = await new_for(db, found[1].id)
         if found is None:  # signed out elsewhere, ended, expired, or the account removed
             session.invalidate()
         else:
@@ -187,6 +194,7 @@ def create_app(
     session_idle: timedelta = DEFAULT_SESSION_IDLE,
     trusted_proxies: Sequence[IPNetwork] = (),
     retention: RetentionPolicy = DEFAULT_RETENTION,
+    service_delay_days: int = DEFAULT_SERVICE_DELAY_DAYS,
     metrics_token: str | None = None,
     announcer: Announcer | None = None,
     preview_url: str | None = None,
@@ -199,6 +207,7 @@ def create_app(
     `secure_cookie`: send the cookie over HTTPS only (the back-office is served by HTTPS).
     `session_idle`: a signed-in session unused this long ends (12 hours after sign-in at most).
     `retention`: how long personal data is kept (each proposal's page says when it goes).
+    `service_delay_days`: working days within which staff answer (longer waits are overdue).
     `trusted_proxies`: reverse proxies whose X-Forwarded-For gives the client's address.
     `metrics_token` opens /metrics to `Authorization: Bearer <token>`; without it, 404.
     """
@@ -211,6 +220,7 @@ def create_app(
     app[SESSION_IDLE] = session_idle
     app[TRUSTED_PROXIES] = tuple(trusted_proxies)
     app[RETENTION] = retention
+    app[SERVICE_DELAY] = service_delay_days
     app[ANNOUNCER] = announcer or Announcer(staff_language=default_language)
     if preview_url is not None:
         app.cleanup_ctx.append(_preview_client(preview_url))
@@ -247,6 +257,7 @@ def create_app(
     add_catalogue_routes(app)
     add_account_routes(app)
     add_session_routes(app)
+    add_queue_routes(app)
     add_dashboard_routes(app)
     add_inbox_routes(app)
     add_outbox_routes(app)

@@ -16,7 +16,13 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from bot.backoffice.auth import client_address, csrf_token
-from bot.backoffice.keys import DEFAULT_LANGUAGE, STAFF, TRANSLATOR, TRUSTED_PROXIES
+from bot.backoffice.keys import (
+    DEFAULT_LANGUAGE,
+    NEW_ASSIGNMENTS,
+    STAFF,
+    TRANSLATOR,
+    TRUSTED_PROXIES,
+)
 from bot.text.i18n import LANGUAGES, N_, Translator
 
 
@@ -97,12 +103,14 @@ async def render(
     """Render a page in the request's language; the translator is never shared."""
     t = translator(request)
     session = await get_session(request)
+    staff = request.get(STAFF)
     full: dict[str, Any] = {
         "t": t,
         "lang": t.language,
         "gettext": _newstyle_gettext(t),
         "ngettext": _newstyle_ngettext(t),
-        "staff": request.get(STAFF),
+        "staff": staff,
+        "new_for_me": request.get(NEW_ASSIGNMENTS, 0),
         "csrf_token": csrf_token(session),
         "current_path": request.path_qs,
         "path": request.path,

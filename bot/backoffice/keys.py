@@ -30,6 +30,8 @@ SESSION_IDLE = web.AppKey("session_idle", timedelta)
 """Signed-in sessions unused this long end."""
 RETENTION = web.AppKey("retention", RetentionPolicy)
 """How long personal data is kept (shown on each proposal's page)."""
+SERVICE_DELAY = web.AppKey("service_delay", int)
+"""Working days within which staff answer; a longer wait is overdue."""
 TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 """Reverse proxies whose X-Forwarded-For header is believed."""
 DEFAULT_LANGUAGE = web.AppKey("default_language", str)
@@ -44,3 +46,6 @@ STAFF = web.RequestKey("staff", StaffUser)
 STAFF_SESSION = web.RequestKey("staff_session", int)
 """The id of the signed-in session the request belongs to."""
 TRANSLATOR = web.RequestKey("translator", Translator)
+NEW_ASSIGNMENTS = web.RequestKey("new_assignments", int)
+"""How many open proposals were given to the signed-in staff member and not opened yet
+(read with the session, so that a page never needs a second database connection)."""

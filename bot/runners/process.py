@@ -152,6 +152,7 @@ async def start_web(
         session_idle=timedelta(minutes=settings.backoffice_session_idle_minutes),
         trusted_proxies=settings.trusted_proxies,
         retention=data_policy(settings).retention,
+        service_delay_days=settings.service_delay_days,
         metrics_token=settings.metrics_token,
         announcer=announcer(settings),
         preview_url=preview_url,

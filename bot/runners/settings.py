@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     retention_decided_days: int = Field(default=365, ge=1, le=3650)
     """A proposal's personal data is erased this many days after its last decision
     (accepted, rejected or withdrawn); the proposal stays, anonymised."""
+    service_delay_days: int = Field(default=10, ge=1, le=260)
+    """Working days (Belgian public holidays excluded) within which staff answer a citizen:
+    a proposal waiting longer is marked overdue in the back-office."""
     staff_chat_id: int | None = None
     """A Telegram group where each new proposal is posted with a "take it" button."""
     backoffice_webhook_url: str | None = None

@@ -165,7 +165,7 @@ def table(body: str, key: str) -> dict[str, str]:
 
 
 async def test_four_charts_that_count_what_the_list_counts(admin: Client) -> None:
-    body = await page(admin, "/")
+    body = await page(admin, "/dashboard")
     found = charts(body)
     assert list(found) == ["week", "status", "theme", "commune"]
     for chart in found.values():
@@ -175,12 +175,12 @@ async def test_four_charts_that_count_what_the_list_counts(admin: Client) -> Non
     status_bars = {label: value for label, value, _link in bars(found["status"])}
     assert status_bars["submitted"] == 3 and sum(status_bars.values()) == 4
     themes = {label: (value, link) for label, value, link in bars(found["theme"])}
-    assert themes["Compost"] == (2, "/proposals?theme=compost")
+    assert themes["Compost"] == (2, "/proposals?status=all&theme=compost")
     assert themes["Water"][0] == 0  # every known theme, even without proposals
     assert themes[ODD_THEME] == (1, None)  # an unknown theme has no filter to link to
     communes = {label: (value, link) for label, value, link in bars(found["commune"])}
     assert communes == {
-        "City of Brussels": (2, "/proposals?commune=21004"),
+        "City of Brussels": (2, "/proposals?status=all&commune=21004"),
         "Whole region": (1, None),
         "No commune given": (1, None),
     }
@@ -196,7 +196,7 @@ async def test_four_charts_that_count_what_the_list_counts(admin: Client) -> Non
 
 
 async def test_tables_give_the_same_numbers(admin: Client) -> None:
-    body = await page(admin, "/")
+    body = await page(admin, "/dashboard")
     assert table(body, "status")["accepted"] == "1"
     assert table(body, "status")["submitted"] == "3"
     assert table(body, "theme")["compost"] == "2"
@@ -207,15 +207,15 @@ async def test_tables_give_the_same_numbers(admin: Client) -> None:
 
 
 async def test_labels_are_escaped_and_no_inline_style(admin: Client) -> None:
-    for path in ("/", "/outbox"):
+    for path in ("/dashboard", "/outbox"):
         body = await page(admin, path)
         assert ODD_THEME not in body and "<i>" not in body
         assert "<script" not in body and "<style" not in body and " style=" not in body
-    assert "&lt;b&gt;odd&lt;/b&gt;" in await page(admin, "/")
+    assert "&lt;b&gt;odd&lt;/b&gt;" in await page(admin, "/dashboard")
 
 
 async def test_outbox_panel(admin: Client) -> None:
-    body = await page(admin, "/")
+    body = await page(admin, "/dashboard")
     figures = table(body, "outbox")
     assert figures["pending"] == "2"
     assert figures["oldest"] == "5 hours"
@@ -228,16 +228,16 @@ async def test_an_empty_database_says_so(sessions: async_sessionmaker[AsyncSessi
     async with sessions.begin() as session:
         await add_staff(session, ADMIN[0], hash_password(ADMIN[1]), "admin", "en")
     async with await _client(sessions) as client:
-        body = await page(await sign_in(client, ADMIN), "/")
+        body = await page(await sign_in(client, ADMIN), "/dashboard")
     assert body.count("No proposal yet.") == 8  # in each chart's text and description
     assert all(bars(chart) == [] for chart in charts(body).values())
     assert table(body, "outbox")["oldest"] == "—"
 
 
 async def test_the_dashboard_speaks_the_staff_members_language(admin: Client) -> None:
-    token = await csrf(admin, "/")
+    token = await csrf(admin, "/dashboard")
     await admin.post("/language", data={"csrf_token": token, "language": "fr", "next": "/"})
-    body = await page(admin, "/")
+    body = await page(admin, "/dashboard")
     communes = {label for label, _v, _h in bars(charts(body)["commune"])}
     assert "Bruxelles-Ville" in communes
     assert table(body, "outbox")["oldest"] == "5\xa0heures"
@@ -390,7 +390,7 @@ async def test_the_incoming_panel_and_the_messages_the_bot_could_not_handle(
     reviewer: Client, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await _fill_inbox(sessions)
-    figures = table(await page(reviewer, "/"), "inbox")
+    figures = table(await page(reviewer, "/dashboard"), "inbox")
     assert figures["waiting"] == "3" and figures["retrying"] == "1"
     assert figures["oldest"] == "2 hours"
     body = await page(reviewer, "/inbox")
@@ -417,7 +417,7 @@ async def test_the_incoming_page_in_french(
     admin: Client, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await _fill_inbox(sessions)
-    token = await csrf(admin, "/")
+    token = await csrf(admin, "/dashboard")
     await admin.post("/language", data={"csrf_token": token, "language": "fr", "next": "/"})
     body = await page(admin, "/inbox")
     assert "Messages que le bot n’a pas pu traiter" in body

@@ -215,8 +215,11 @@ async def test_json_matches_the_filter(client: TestClient[Any, Any]) -> None:
 
 async def test_the_list_links_to_exports_with_its_filter(client: TestClient[Any, Any]) -> None:
     page = await (await client.get("/proposals?theme=compost")).text()
-    assert "/proposals/export.csv?theme=compost" in page
-    assert "/proposals/export.xlsx?theme=compost" in page
+    # The list shows the open proposals by default; the exports would show every status.
+    assert "/proposals/export.csv?status=open&amp;theme=compost" in page
+    assert "/proposals/export.xlsx?status=open&amp;theme=compost" in page
+    page = await (await client.get("/proposals?status=all&theme=compost")).text()
+    assert "/proposals/export.csv?status=all&amp;theme=compost" in page
 
 
 @pytest.mark.parametrize("name", ["export.csv", "export.xlsx", "export.json"])

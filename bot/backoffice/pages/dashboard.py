@@ -48,7 +48,8 @@ class Chart:
 
 
 def _list_url(**query: str) -> str:
-    return "/proposals?" + urlencode(query)
+    """The list of the proposals a bar counts: of any status, like the charts."""
+    return "/proposals?" + urlencode({"status": "all", **query})
 
 
 def _chart(
@@ -179,4 +180,4 @@ async def dashboard(request: web.Request) -> web.Response:
 
 
 def add_dashboard_routes(app: web.Application) -> None:
-    app.router.add_get("/", dashboard, name="dashboard")
+    app.router.add_get("/dashboard", dashboard, name="dashboard")

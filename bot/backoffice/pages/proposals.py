@@ -33,6 +33,7 @@ from bot.backoffice.common import (
 )
 from bot.backoffice.keys import (
     ANNOUNCER,
+    NEW_ASSIGNMENTS,
     RETENTION,
     SESSION_IDLE,
     SESSIONMAKER,
@@ -40,6 +41,7 @@ from bot.backoffice.keys import (
     THROTTLE,
 )
 from bot.backoffice.pages.coaches import coach_feedback
+from bot.backoffice.waiting import Waits
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.labels import ACTOR_KINDS
@@ -49,7 +51,8 @@ from bot.text.wording import call_name, commune_name, money, reason_text, themes
 from matching.calls import all_calls
 from matching.communes import sorted_for_language
 from matching.themes import theme_ids, theme_label
-from storage.models import Proposal
+from storage.assignment import RULES_ACTOR, assign, mark_seen, new_for
+from storage.models import Proposal, StaffUser
 from storage.retention import RetentionPolicy, decided_at
 from storage.review import (
     SORTS,
@@ -58,7 +61,13 @@ from storage.review import (
     proposal_detail,
     search_proposals,
 )
-from storage.staff import normalise_email, record_login, staff_by_email, staff_by_id
+from storage.staff import (
+    all_staff,
+    normalise_email,
+    record_login,
+    staff_by_email,
+    staff_by_id,
+)
 from storage.staff_sessions import delete_expired_sessions, end_session, open_staff_session
 from storage.workflow import TRANSITIONS, TransitionError
 
@@ -72,6 +81,7 @@ STATUS_LABELS: dict[str, str] = {
     "needs_info": N_("waiting for the citizen's answer"),
 }
 SORT_LABELS = {
+    "waiting": N_("Longest wait first"),
     "newest": N_("Newest first"),
     "oldest": N_("Oldest first"),
     "reference": N_("Reference"),
@@ -85,11 +95,14 @@ EVENT_KINDS = {
     "note": N_("Internal note"),
     "reply": N_("The citizen's reply"),
     "taken": N_("Taken in hand in the staff group"),
+    "assigned": N_("Assigned"),
+    "unassigned": N_("No longer assigned"),
 }
 ANSWER_LIMIT = 3000
 ACTORS = {
     "citizen": N_("the citizen"),
     "retention": N_("the retention period"),
+    RULES_ACTOR: N_("an assignment rule"),
 }
 """Who wrote an event when it was not a staff member (whose e-mail address is shown)."""
 
@@ -221,6 +234,20 @@ async def set_language(request: web.Request) -> web.StreamResponse:
 # ------------------------------------------------------------------ proposal list
 
 
+@dataclass(frozen=True)
+class _AssigneeValues:
+    """What the `assignee` filter accepts: a staff id, "nobody", and "me" when signed in."""
+
+    signed_in: bool
+
+    def __contains__(self, value: object) -> bool:
+        if value == ASSIGNEE_ME:
+            return self.signed_in
+        return value == ASSIGNEE_NOBODY or (
+            isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9
+        )
+
+
 @dataclass
 class ListRequest:
     filters: ProposalFilters
@@ -238,11 +265,35 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
-def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
-    """Filters, sort and page from the query string; bad values are dropped with a notice."""
+STATUS_ALL = "all"
+STATUS_OPEN = "open"
+ASSIGNEE_ME = "me"
+ASSIGNEE_NOBODY = "nobody"
+
+
+def parse_list_request(
+    query: Mapping[str, str], t: Translator, *, me: int | None = None, open_by_default: bool = False
+) -> ListRequest:
+    """Filters, sort and page from the query string; bad values are dropped with a notice.
+
+    `status` is a status, "open" or "all"; without it the list shows the open proposals
+    when `open_by_default` (the pages), all of them otherwise (the API). `assignee` is a
+    staff id, "nobody", or "me" (the signed-in staff member `me`)."""
     reader = QueryReader(query, t)
     notices, params = reader.notices, reader.params
-    status = reader.choice("status", STATUSES)
+    status = reader.choice("status", (*STATUSES, STATUS_OPEN, STATUS_ALL))
+    open_only = status == STATUS_OPEN or (status is None and open_by_default)
+    if status in (STATUS_OPEN, STATUS_ALL):
+        status = None
+    assignee_value = reader.choice(
+        "assignee",
+        _AssigneeValues(me is not None),
+    )
+    assignee: int | None = None
+    if assignee_value == ASSIGNEE_ME:
+        assignee = me
+    elif assignee_value is not None and assignee_value != ASSIGNEE_NOBODY:
+        assignee = int(assignee_value)
     theme = reader.choice("theme", theme_ids())
     commune = reader.choice("commune", {c.refnis for c in sorted_for_language("fr")})
     call = reader.choice("call", all_calls())
@@ -276,6 +327,9 @@ def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
     page = reader.page()
     filters = ProposalFilters(
         status=status,
+        open_only=open_only,
+        assignee=assignee,
+        unassigned=assignee_value == ASSIGNEE_NOBODY,
         theme=theme,
         commune=commune,
         call=call,
@@ -288,7 +342,15 @@ def parse_list_request(query: Mapping[str, str], t: Translator) -> ListRequest:
     return ListRequest(filters, sort, page, params, notices)
 
 
-def _row(t: Translator, proposal: Proposal) -> dict[str, Any]:
+def proposal_row(
+    t: Translator,
+    proposal: Proposal,
+    waits: Waits,
+    emails: Mapping[int, str],
+    me: int | None = None,
+) -> dict[str, Any]:
+    """A proposal as the lists show it; `emails` by staff id names the assignee."""
+    assignee = proposal.assignee_id
     return {
         "reference": proposal.reference,
         "url": "/proposals/" + proposal.reference,
@@ -302,13 +364,37 @@ def _row(t: Translator, proposal: Proposal) -> dict[str, Any]:
         "submitted_full": t.datetime(proposal.submitted_at),
         "language": proposal.language,
         "is_test": proposal.is_test,
+        "wait": waits.of_proposal(t, proposal),
+        "assignee": emails.get(assignee, "?") if assignee is not None else None,
+        "assignee_id": assignee,
+        "mine": assignee is not None and assignee == me,
+        "new": assignee is not None and assignee == me and proposal.assignee_seen_at is None,
     }
+
+
+def status_options(t: Translator) -> list[tuple[str, str]]:
+    """The status filter: open proposals (the default), each status in workflow order, all."""
+    return [
+        (STATUS_OPEN, t.gettext("Open (to handle)")),
+        *((status, status_label(t, status)) for status in STATUSES),
+        (STATUS_ALL, t.gettext("Any status")),
+    ]
+
+
+def assignee_options(t: Translator, staff: list[StaffUser]) -> list[tuple[str, str]]:
+    return [
+        (ASSIGNEE_ME, t.gettext("Me")),
+        (ASSIGNEE_NOBODY, t.gettext("Nobody")),
+        *((str(member.id), member.email) for member in staff),
+    ]
 
 
 async def proposal_list(request: web.Request) -> web.Response:
     t = translator(request)
-    wanted = parse_list_request(request.query, t)
+    me = request[STAFF].id
+    wanted = parse_list_request(request.query, t, me=me, open_by_default=True)
     async with request.app[SESSIONMAKER]() as db:
+        staff = await all_staff(db)
         proposals, total = await search_proposals(
             db, wanted.filters, sort=wanted.sort, page=wanted.page, per_page=PER_PAGE
         )
@@ -322,8 +408,11 @@ async def proposal_list(request: web.Request) -> web.Response:
             proposals, total = await search_proposals(
                 db, wanted.filters, sort=wanted.sort, page=page, per_page=PER_PAGE
             )
+    emails = {member.id: member.email for member in staff}
+    waits = Waits.of(request)
     options = {
-        "statuses": [(s, status_label(t, s)) for s in STATUSES],
+        "statuses": status_options(t),
+        "assignees": assignee_options(t, staff),
         "themes": sorted(
             ((th, theme_label(th, t.language)) for th in theme_ids()), key=lambda x: x[1].lower()
         ),
@@ -340,13 +429,15 @@ async def proposal_list(request: web.Request) -> web.Response:
         request,
         "proposals.html",
         {
-            "rows": [_row(t, p) for p in proposals],
+            "rows": [proposal_row(t, p, waits, emails, me) for p in proposals],
             "total": total,
             **pagination("/proposals", wanted.params, page, pages),
             "first": first,
             "last": first + len(proposals) - 1 if total else 0,
-            "selected": {**wanted.params, "sort": wanted.sort},
-            "export_query": "?" + urlencode({**wanted.params, "sort": wanted.sort}),
+            "selected": {"status": STATUS_OPEN, **wanted.params, "sort": wanted.sort},
+            # The exports list every status by default: say which ones this list shows.
+            "export_query": "?"
+            + urlencode({"status": STATUS_OPEN, **wanted.params, "sort": wanted.sort}),
             "options": options,
             "notices": wanted.notices,
         },
@@ -411,10 +502,15 @@ def _retention_notice(t: Translator, proposal: Proposal, policy: RetentionPolicy
 async def proposal_page(request: web.Request) -> web.Response:
     t = translator(request)
     reference = request.match_info["reference"]
-    async with request.app[SESSIONMAKER]() as db:
+    me = request[STAFF].id
+    async with request.app[SESSIONMAKER]() as db, db.begin():
         proposal = await proposal_detail(db, reference)
-    if proposal is None:
-        return await error_page(request, 404, N_("There is no proposal with this reference."))
+        if proposal is None:
+            return await error_page(request, 404, N_("There is no proposal with this reference."))
+        staff = await all_staff(db)
+        row = proposal_row(t, proposal, Waits.of(request), {m.id: m.email for m in staff}, me)
+        await mark_seen(db, proposal, me)
+        request[NEW_ASSIGNMENTS] = await new_for(db, me)
     matches = []
     for match in proposal.matches:
         if match.initiative is not None:
@@ -456,7 +552,10 @@ async def proposal_page(request: web.Request) -> web.Response:
                 e.kind == "anonymised" and e.actor == "retention" for e in proposal.events
             ),
             "p": proposal,
-            "row": _row(t, proposal),
+            "row": row,
+            "staff_options": [(member.id, member.email) for member in staff],
+            "assign_conflict": request.query.get("assign") == "conflict",
+            "assigned": request.query.get("assign") == "done",
             "carrier": _actor(t, proposal.carrier, proposal.carrier_other),
             "partners": [_actor(t, k, proposal.partners_other) for k in proposal.partners],
             "call": call_name(t, proposal.call_id),
@@ -472,7 +571,8 @@ async def proposal_page(request: web.Request) -> web.Response:
             "anonymised": t.datetime(proposal.anonymised_at) if proposal.anonymised_at else None,
             "next_statuses": [
                 (status, status_label(t, status))
-                for status in sorted(TRANSITIONS.get(proposal.status, frozenset()))
+                for status in STATUSES
+                if status in TRANSITIONS.get(proposal.status, frozenset())
             ],
             "reviewed": request.query.get("reviewed") == "1",
             "reachable": proposal.citizen_id is not None,
@@ -524,6 +624,42 @@ async def review_proposal(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/proposals/{reference}?reviewed=1#review")
 
 
+async def assign_proposal(request: web.Request) -> web.StreamResponse:
+    """Give the proposal to a staff member, to oneself ("take it") or to nobody, if it is
+    still with whom the page showed (`expected`); otherwise say who has it now."""
+    reference = request.match_info["reference"]
+    form = await request.post()
+    me = request[STAFF]
+    wanted, expected = str(form.get("assignee", "")), str(form.get("expected", ""))
+    if not _is_staff_choice(wanted, allow_me=True) or not _is_staff_choice(expected):
+        return await error_page(request, 400, N_("Choose a staff member from the list."))
+    back = safe_next(str(form.get("next", "")) or f"/proposals/{reference}")
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        proposal = await proposal_detail(db, reference)
+        if proposal is None:
+            return await error_page(request, 404, N_("There is no proposal with this reference."))
+        assignee: StaffUser | None = None
+        if wanted == ASSIGNEE_ME:
+            assignee = me
+        elif wanted:
+            assignee = await staff_by_id(db, int(wanted))
+            if assignee is None:
+                return await error_page(request, 400, N_("This staff account no longer exists."))
+        outcome = await assign(
+            db, proposal, assignee, actor=me.email, expected=int(expected) if expected else None
+        )
+    if not outcome.done:
+        raise web.HTTPSeeOther(f"/proposals/{reference}?assign=conflict#assignment")
+    raise web.HTTPSeeOther(back)
+
+
+def _is_staff_choice(value: str, *, allow_me: bool = False) -> bool:
+    """A form's staff member: "" (nobody), a staff id, or "me"."""
+    if value == ASSIGNEE_ME:
+        return allow_me
+    return value == "" or (value.isascii() and value.isdigit() and len(value) <= 9)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/login", login_form, name="login")
@@ -534,3 +670,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/proposals", proposal_list, name="proposals")
     app.router.add_get("/proposals/{reference}", proposal_page, name="proposal")
     app.router.add_post("/proposals/{reference}/review", review_proposal, name="review")
+    app.router.add_post("/proposals/{reference}/assign", assign_proposal, name="assign")

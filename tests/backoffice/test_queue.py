@@ -1,0 +1,196 @@
+"""My queue (the landing page), taking and assigning a proposal from the back-office, the
+"new for you" mark, and the team's load for administrators."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.backoffice.app import create_app
+from bot.backoffice.auth import hash_password
+from storage.database import create_sessionmaker
+from storage.models import Proposal
+from storage.staff import add_staff
+from storage.workflow import review
+from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.factories import make_proposal
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
+)
+
+Client = TestClient[object, object]
+ADMIN = ("admin@example.brussels", "admin passphrase long enough")
+ANNA = ("anna@example.brussels", "anna passphrase long enough")
+BRAM = ("bram@example.brussels", "bram passphrase long enough")
+ROW_RE = re.compile(r'<td class="ref"><a href="/proposals/([A-Z0-9-]+)">')
+
+# The tests' clock says Monday 15 June 2026: 10 working days before is Monday 1 June.
+OLD = datetime(2026, 5, 4, 9, tzinfo=UTC)  # 28 working days of waiting: overdue
+RECENT = datetime(2026, 6, 10, 9, tzinfo=UTC)  # 3 working days
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def refs(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    async with sessions() as session, session.begin():
+        for email, password in (ADMIN, ANNA, BRAM):
+            role = "admin" if email == ADMIN[0] else "reviewer"
+            await add_staff(session, email, hash_password(password), role, "en")
+        made = {
+            "recent": await make_proposal(session, now=RECENT, title="Recent bench"),
+            "old": await make_proposal(session, now=OLD, title="Old garden"),
+            "decided": await make_proposal(session, now=OLD, title="Decided one"),
+        }
+        await review(session, made["decided"], actor="x", to_status="accepted")
+        return {name: proposal.reference for name, proposal in made.items()}
+
+
+async def client_for(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Client]:
+    app = create_app(sessions, secret_key=SECRET, default_language="en")
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
+async def anna(
+    sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
+) -> AsyncIterator[Client]:
+    async for client in client_for(sessions):
+        assert (await login(client, *ANNA)).status == 303
+        yield client
+
+
+@pytest.fixture
+async def bram(
+    sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
+) -> AsyncIterator[Client]:
+    async for client in client_for(sessions):
+        assert (await login(client, *BRAM)).status == 303
+        yield client
+
+
+@pytest.fixture
+async def admin(
+    sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
+) -> AsyncIterator[Client]:
+    async for client in client_for(sessions):
+        assert (await login(client, *ADMIN)).status == 303
+        yield client
+
+
+async def assign(client: Client, reference: str, assignee: str, expected: str = "") -> str:
+    """Post the assignment form; where the back-office sends the browser next."""
+    response = await client.post(
+        f"/proposals/{reference}/assign",
+        data={
+            "assignee": assignee,
+            "expected": expected,
+            "csrf_token": await csrf_of(client, f"/proposals/{reference}"),
+        },
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    return response.headers["Location"]
+
+
+async def staff_id(sessions: async_sessionmaker[AsyncSession], reference: str) -> int | None:
+    async with sessions() as session:
+        proposal = (
+            await session.execute(select(Proposal).where(Proposal.reference == reference))
+        ).scalar_one()
+        return proposal.assignee_id
+
+
+async def test_the_queue_is_the_landing_page_longest_wait_first_overdue_marked(
+    anna: Client, refs: dict[str, str]
+) -> None:
+    body = await page(anna, "/")
+    assert "<h1>My queue</h1>" in body
+    assert ROW_RE.findall(body) == [refs["old"], refs["recent"]]  # not the decided one
+    # Ascension Day and Whit Monday are not working days.
+    assert "28 working days" in body and "3 working days" in body
+    assert body.count('class="tag overdue"') == 1
+    assert 'id="team-load"' not in body  # for administrators
+    assert body.count(">Take it<") == 2
+
+
+async def test_take_it_then_a_colleague_on_a_stale_page_is_told_who_has_it(
+    anna: Client, bram: Client, sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
+) -> None:
+    reference = refs["old"]
+    await page(bram, "/")  # Bram's queue still shows it to nobody
+    assert await assign(anna, reference, "me") == f"/proposals/{reference}"
+    body = await page(anna, f"/proposals/{reference}")
+    assert "anna@example.brussels (you)" in body
+    assert ">Take it<" not in body
+    # Anna's queue keeps it (hers), Bram's no longer shows it.
+    assert reference in ROW_RE.findall(await page(anna, "/"))
+    assert reference not in ROW_RE.findall(await page(bram, "/"))
+    # Bram presses "take it" on the page he loaded before: refused, told who has it.
+    location = await assign(bram, reference, "me", expected="")
+    assert location == f"/proposals/{reference}?assign=conflict#assignment"
+    body = await page(bram, location.split("#")[0])
+    assert "Someone else changed the assignment in the meantime" in body
+    assert "now with: anna@example.brussels" in body
+    async with sessions() as session:
+        proposal = (
+            await session.execute(select(Proposal).where(Proposal.reference == reference))
+        ).scalar_one()
+        anna_id = proposal.assignee_id
+    assert anna_id is not None
+    # Seeing Anna as the assignee, Bram can give it back to nobody.
+    await assign(bram, reference, "", expected=str(anna_id))
+    assert await staff_id(sessions, reference) is None
+    body = await page(bram, f"/proposals/{reference}")
+    assert "No longer assigned" in body and "Assigned" in body  # the history
+
+
+async def test_an_assignment_by_someone_else_is_new_until_opened_and_admins_see_the_load(
+    admin: Client, anna: Client, sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
+) -> None:
+    body = await page(admin, f"/proposals/{refs['recent']}")
+    anna_id = re.search(r'<option value="(\d+)" >anna@example.brussels</option>', body)
+    assert anna_id, body
+    await assign(admin, refs["recent"], anna_id.group(1))
+    queue = await page(anna, "/")
+    assert '<span class="badge">1 new</span>' in queue
+    assert "new for you" in queue
+    await page(anna, f"/proposals/{refs['recent']}")
+    assert "new for you" not in await page(anna, "/")
+    # The administrator's queue shows the team's load: Anna has one, nobody has the other.
+    load = await page(admin, "/")
+    assert 'id="team-load"' in load
+    assert 'href="/proposals?assignee=nobody&amp;sort=waiting"' in load
+    assert f'href="/proposals?assignee={anna_id.group(1)}&amp;sort=waiting"' in load
+    # The list filters by assignee; "me" is the signed-in staff member.
+    mine = await page(anna, "/proposals?assignee=me")
+    assert ROW_RE.findall(mine) == [refs["recent"]]
+    assert ROW_RE.findall(await page(admin, "/proposals?assignee=nobody")) == [refs["old"]]
+
+
+async def test_bad_assignment_forms_are_refused(anna: Client, refs: dict[str, str]) -> None:
+    token = await csrf_of(anna, "/")
+    for data in ({"assignee": "someone"}, {"assignee": "me", "expected": "x"}):
+        response = await anna.post(
+            f"/proposals/{refs['old']}/assign", data={**data, "csrf_token": token}
+        )
+        assert response.status == 400
+    response = await anna.post(
+        f"/proposals/{refs['old']}/assign", data={"assignee": "99999", "csrf_token": token}
+    )
+    assert response.status == 400 and "no longer exists" in await response.text()
+    response = await anna.post(
+        "/proposals/BXL-1999-00001/assign", data={"assignee": "me", "csrf_token": token}
+    )
+    assert response.status == 404
