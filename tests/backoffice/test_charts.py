@@ -76,9 +76,12 @@ def test_bars_are_proportional_and_link_where_asked() -> None:
     ]
     assert texts(root, "label") == ["Compost", "Food", "Nowhere", "Water"]
     assert texts(root, "value") == ["8 p.", "2 p.", "4 p.", "0 p."]
-    # Each bar says what it is when pointed at.
+    # Each bar says what it is when pointed at, and to a screen reader (the link's name),
+    # which reaches the links of a chart that is a group (an img hides its children).
     tooltips = [a.findtext("svg:title", namespaces=NS) for a in root.iterfind(".//svg:a", NS)]
     assert tooltips[0] == "Compost: 8 p."
+    assert tooltips == ["Compost: 8 p.", "Food: 2 p.", "Water: 0 p."]
+    assert root.get("role") == "group"
     # Rows do not overlap.
     rects = list(root.iterfind(".//svg:rect", NS))
     ys = [float(rect.attrib["y"]) for rect in rects]

@@ -6,6 +6,10 @@ presentation attributes, which the stylesheet may override through the classes).
 piece of text goes through `Markup.format`, which escapes it. The caller translates the
 title, description and "no data" message, and formats the values.
 
+Screen readers reach every bar that links somewhere: a chart with links is a `group`
+(named by its title) whose links are named by their tooltip ("Compost: 8"); only a chart
+without any link is one `img`, whose children screen readers do not enter.
+
 Text widths cannot be measured on the server: they are estimated from the number of
 characters, and long labels are shortened (the full label stays in the bar's tooltip and
 in the table that goes with each chart on the page).
@@ -60,16 +64,25 @@ def _text_width(text: str) -> float:
 
 
 def _svg(
-    kind: str, width: float, height: float, title: str, description: str, body: Markup
+    kind: str,
+    width: float,
+    height: float,
+    title: str,
+    description: str,
+    body: Markup,
+    *,
+    links: bool = False,
 ) -> Markup:
+    """The chart: one image, or with `links` a group of them (an image hides its links)."""
     return Markup(
-        '<svg xmlns="{ns}" class="chart {kind}" role="img" aria-label="{title}" '
+        '<svg xmlns="{ns}" class="chart {kind}" role="{role}" aria-label="{title}" '
         'width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-size="{font}" '
         'font-family="system-ui, sans-serif">'
         "<title>{title}</title><desc>{description}</desc>{body}</svg>"
     ).format(
         ns=SVG_NS,
         kind=kind,
+        role="group" if links else "img",
         title=title,
         description=description,
         w=_n(width),
@@ -90,7 +103,11 @@ def _no_data(kind: str, title: str, message: str) -> Markup:
 
 
 def _item(bar: Bar, value: str, parts: Sequence[Markup]) -> Markup:
-    """One bar's shapes and texts with a tooltip, inside a link when the bar has one."""
+    """One bar's shapes and texts with a tooltip, inside a link when the bar has one.
+
+    The tooltip (`<title>`) is also the link's accessible name, with the whole label. An
+    aria-label would say the same but not contain the texts drawn (axe:
+    label-content-name-mismatch)."""
     inner = Markup("<title>{label}: {value}</title>{parts}").format(
         label=bar.label, value=value, parts=Markup("").join(parts)
     )
@@ -135,7 +152,9 @@ def bar_chart(
             '<text class="value" x="{x}" y="{y}" fill="{fill}">{value}</text>'
         ).format(x=_n(plot_x + length + GAP / 2), y=_n(baseline), fill=TEXT_COLOUR, value=value)
         parts.append(_item(bar, value, (label_text, rect, value_text)))
-    return _svg("bar-chart", width, height, title, description, Markup("").join(parts))
+    links = any(bar.href is not None for bar in bars)
+    body = Markup("").join(parts)
+    return _svg("bar-chart", width, height, title, description, body, links=links)
 
 
 def column_chart(
@@ -182,4 +201,6 @@ def column_chart(
             '<line class="axis" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{stroke}"/>'
         ).format(x1=PAD, x2=_n(width - PAD), y=_n(axis_y), stroke=AXIS_COLOUR)
     )
-    return _svg("column-chart", width, height, title, description, Markup("").join(parts))
+    links = any(column.href is not None for column in columns)
+    body = Markup("").join(parts)
+    return _svg("column-chart", width, height, title, description, body, links=links)
