@@ -36,6 +36,7 @@ from bot.backoffice.keys import (
 )
 from bot.backoffice.pages import proposals
 from bot.backoffice.pages.accounts import add_account_routes
+from bot.backoffice.pages.assignment_rules import add_assignment_rule_routes
 from bot.backoffice.pages.catalogue import add_catalogue_routes
 from bot.backoffice.pages.coaches import add_coach_routes
 from bot.backoffice.pages.dashboard import add_dashboard_routes
@@ -258,6 +259,7 @@ def create_app(
     add_account_routes(app)
     add_session_routes(app)
     add_queue_routes(app)
+    add_assignment_rule_routes(app)
     add_dashboard_routes(app)
     add_inbox_routes(app)
     add_outbox_routes(app)
