@@ -221,3 +221,35 @@ async def team_load(
     ]
     loads.sort(key=lambda load: (-load.overdue, -load.open, load.staff_id or 0))
     return loads
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Where a proposal stands in a filtered, sorted list: for previous/next links."""
+
+    previous: str | None
+    next: str | None
+    position: int
+    """From 1; 0 when the proposal is not in the list (any more)."""
+    total: int
+
+
+async def neighbours(
+    session: AsyncSession, filters: ProposalFilters, sort: str, reference: str
+) -> Neighbours:
+    """The references just before and after `reference` in the list `filters` and `sort`
+    give (only the references are read: a list of some thousands is cheap)."""
+    query = _ordered(
+        select(Proposal.reference).where(*_conditions(filters, _dialect(session))), sort
+    )
+    references = list((await session.execute(query)).scalars())
+    try:
+        index = references.index(reference)
+    except ValueError:
+        return Neighbours(None, None, 0, len(references))
+    return Neighbours(
+        references[index - 1] if index > 0 else None,
+        references[index + 1] if index + 1 < len(references) else None,
+        index + 1,
+        len(references),
+    )

@@ -9,6 +9,9 @@ from aiohttp.test_utils import TestClient
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
+OUR_SCRIPT = '<script src="/static/shortcuts.js" defer></script>'
+"""The one script of every page (keyboard shortcuts, a static file): any other is injected."""
+
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -26,7 +26,7 @@ from storage.models import Initiative
 from storage.proposals import NewMatch
 from storage.staff import StaffExists, add_staff, staff_by_email
 from storage.workflow import take_proposal
-from tests.backoffice.support import CSRF_RE, SECRET, csrf_of, login, page
+from tests.backoffice.support import CSRF_RE, OUR_SCRIPT, SECRET, csrf_of, login, page
 from tests.factories import make_citizen, make_proposal
 
 # aiohttp-session 2.12 stores its state under string request keys, for which aiohttp 3.14
@@ -41,7 +41,7 @@ XSS = "<script>alert(1)</script>"
 BULK = 62  # "Projet 00" … "Projet 61": more than one page of 50
 
 TOTAL_RE = re.compile(r'data-total="(\d+)"')
-ROW_RE = re.compile(r'<td class="ref"><a href="/proposals/([^"]+)">')
+ROW_RE = re.compile(r'<td class="ref"><a href="/proposals/([^"?]+)[?"]')
 
 
 class Clock:
@@ -431,7 +431,11 @@ async def test_no_inline_script_or_style(
 ) -> None:
     for path in ["/", "/proposals", f"/proposals/{data['xss']}", "/staff", "/login"]:
         body = await page(admin, path)
-        assert "<script" not in body and "<style" not in body and " style=" not in body
+        assert (
+            "<script" not in body.replace(OUR_SCRIPT, "")
+            and "<style" not in body
+            and " style=" not in body
+        )
 
 
 # ------------------------------------------------------------------ pages

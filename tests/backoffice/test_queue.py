@@ -29,7 +29,7 @@ Client = TestClient[object, object]
 ADMIN = ("admin@example.brussels", "admin passphrase long enough")
 ANNA = ("anna@example.brussels", "anna passphrase long enough")
 BRAM = ("bram@example.brussels", "bram passphrase long enough")
-ROW_RE = re.compile(r'<td class="ref"><a href="/proposals/([A-Z0-9-]+)">')
+ROW_RE = re.compile(r'<td class="ref"><a href="/proposals/([A-Z0-9-]+)[?"]')
 
 # The tests' clock says Monday 15 June 2026: 10 working days before is Monday 1 June.
 OLD = datetime(2026, 5, 4, 9, tzinfo=UTC)  # 28 working days of waiting: overdue
@@ -194,3 +194,40 @@ async def test_bad_assignment_forms_are_refused(anna: Client, refs: dict[str, st
         "/proposals/BXL-1999-00001/assign", data={"assignee": "me", "csrf_token": token}
     )
     assert response.status == 404
+
+
+async def test_previous_and_next_within_the_queue_or_the_list(
+    anna: Client, refs: dict[str, str]
+) -> None:
+    old, recent = refs["old"], refs["recent"]
+    queue = await page(anna, "/")
+    assert f'href="/proposals/{old}?in=queue"' in queue
+    first = await page(anna, f"/proposals/{old}?in=queue")
+    assert f'rel="next" href="/proposals/{recent}?in=queue"' in first
+    assert 'rel="prev"' not in first and "1 of 2" in first
+    assert '<a href="/">← My queue</a>' in first
+    second = await page(anna, f"/proposals/{recent}?in=queue")
+    assert f'rel="prev" href="/proposals/{old}?in=queue"' in second
+    assert 'rel="next"' not in second
+    # From the list, the neighbours follow its filter and sort (every status, oldest first).
+    listed = await page(anna, "/proposals?status=all&sort=oldest")
+    link = f"/proposals/{old}?status=all&amp;sort=oldest&amp;in=list"
+    assert f'href="{link}"' in listed
+    detail = await page(anna, link.replace("&amp;", "&"))
+    assert "1 of 3" in detail and 'href="/proposals?status=all&amp;sort=oldest"' in detail
+    assert f'rel="next" href="/proposals/{refs["decided"]}?status=all&amp;sort=oldest' in detail
+    # Without `in`, the page has no neighbours.
+    assert 'rel="next"' not in await page(anna, f"/proposals/{old}")
+
+
+async def test_sortable_columns_say_how_the_list_is_sorted(anna: Client) -> None:
+    body = await page(anna, "/proposals?status=all&sort=budget")
+    assert 'aria-sort="descending"><a href="/proposals?status=all&amp;sort=budget">' in body
+    assert body.count("aria-sort=") == 1
+    assert '<a href="/proposals?status=all&amp;sort=reference">' in body
+    # The submission column goes from newest to oldest and back.
+    body = await page(anna, "/proposals?sort=newest")
+    assert 'aria-sort="descending"><a href="/proposals?sort=oldest">' in body
+    body = await page(anna, "/proposals?sort=oldest")
+    assert 'aria-sort="ascending"><a href="/proposals?sort=newest">' in body
+    assert 'aria-keyshortcuts="/"' in body and '<script src="/static/shortcuts.js"' in body

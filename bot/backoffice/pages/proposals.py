@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.auth import (
     SESSION_TOKEN,
@@ -58,6 +59,7 @@ from storage.review import (
     SORTS,
     STATUSES,
     ProposalFilters,
+    neighbours,
     proposal_detail,
     search_proposals,
 )
@@ -265,6 +267,9 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
+IN_LIST = "list"
+IN_QUEUE = "queue"
+"""A proposal page opened from the list or the queue (`?in=`) links to its neighbours there."""
 STATUS_ALL = "all"
 STATUS_OPEN = "open"
 ASSIGNEE_ME = "me"
@@ -372,6 +377,32 @@ def proposal_row(
     }
 
 
+COLUMN_SORTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "reference": (("reference", "ascending"),),
+    "budget": (("budget", "descending"),),
+    "status": (("status", "ascending"),),
+    "waiting": (("waiting", "descending"),),
+    "submitted": (("newest", "descending"), ("oldest", "ascending")),
+}
+"""The list's sortable columns: the sorts each one offers, with the `aria-sort` it shows;
+a second click on a column with two sorts gives the other one."""
+
+
+def column_headers(params: Mapping[str, str], sort: str) -> dict[str, dict[str, str | None]]:
+    """Each sortable column's link and, for the column the list is sorted by, its
+    direction."""
+    kept = {name: value for name, value in params.items() if name not in ("sort", "page")}
+    headers: dict[str, dict[str, str | None]] = {}
+    for column, sorts in COLUMN_SORTS.items():
+        current = [n for n, (key, _direction) in enumerate(sorts) if key == sort]
+        target = sorts[(current[0] + 1) % len(sorts)][0] if current else sorts[0][0]
+        headers[column] = {
+            "url": "/proposals?" + urlencode({**kept, "sort": target}),
+            "direction": sorts[current[0]][1] if current else None,
+        }
+    return headers
+
+
 def status_options(t: Translator) -> list[tuple[str, str]]:
     """The status filter: open proposals (the default), each status in workflow order, all."""
     return [
@@ -435,6 +466,8 @@ async def proposal_list(request: web.Request) -> web.Response:
             "first": first,
             "last": first + len(proposals) - 1 if total else 0,
             "selected": {"status": STATUS_OPEN, **wanted.params, "sort": wanted.sort},
+            "headers": column_headers(wanted.params, wanted.sort),
+            "detail_query": "?" + urlencode({**wanted.params, "sort": wanted.sort, "in": IN_LIST}),
             # The exports list every status by default: say which ones this list shows.
             "export_query": "?"
             + urlencode({"status": STATUS_OPEN, **wanted.params, "sort": wanted.sort}),
@@ -499,6 +532,37 @@ def _retention_notice(t: Translator, proposal: Proposal, policy: RetentionPolicy
     ) % {"date": t.date(policy.erasure_date(decided)), "num": days}
 
 
+def queue_filters(me: int) -> ProposalFilters:
+    """My queue: the open proposals assigned to me or to nobody (sorted by "waiting")."""
+    return ProposalFilters(open_only=True, assignee=me, unassigned=True)
+
+
+async def _neighbourhood(
+    request: web.Request, db: AsyncSession, t: Translator, me: int, reference: str
+) -> dict[str, Any] | None:
+    """Previous/next links within the list or queue the page was opened from, if any."""
+    where = request.query.get("in")
+    if where == IN_QUEUE:
+        filters, sort, back, query = queue_filters(me), "waiting", "/", {"in": IN_QUEUE}
+    elif where == IN_LIST:
+        wanted = parse_list_request(request.query, t, me=me, open_by_default=True)
+        filters, sort = wanted.filters, wanted.sort
+        params = {**wanted.params, "sort": wanted.sort}
+        back, query = "/proposals?" + urlencode(params), {**params, "in": IN_LIST}
+    else:
+        return None
+    found = await neighbours(db, filters, sort, reference)
+    suffix = "?" + urlencode(query)
+    return {
+        "previous": f"/proposals/{found.previous}{suffix}" if found.previous else None,
+        "next": f"/proposals/{found.next}{suffix}" if found.next else None,
+        "position": found.position,
+        "total": found.total,
+        "back": back,
+        "queue": where == IN_QUEUE,
+    }
+
+
 async def proposal_page(request: web.Request) -> web.Response:
     t = translator(request)
     reference = request.match_info["reference"]
@@ -511,6 +575,7 @@ async def proposal_page(request: web.Request) -> web.Response:
         row = proposal_row(t, proposal, Waits.of(request), {m.id: m.email for m in staff}, me)
         await mark_seen(db, proposal, me)
         request[NEW_ASSIGNMENTS] = await new_for(db, me)
+        around = await _neighbourhood(request, db, t, me, reference)
     matches = []
     for match in proposal.matches:
         if match.initiative is not None:
@@ -554,6 +619,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             "p": proposal,
             "row": row,
             "staff_options": [(member.id, member.email) for member in staff],
+            "around": around,
             "assign_conflict": request.query.get("assign") == "conflict",
             "assigned": request.query.get("assign") == "done",
             "carrier": _actor(t, proposal.carrier, proposal.carrier_other),

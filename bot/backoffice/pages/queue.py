@@ -12,11 +12,16 @@ from aiohttp import web
 
 from bot.backoffice.common import QueryReader, pagination, render, translator
 from bot.backoffice.keys import SESSIONMAKER, STAFF
-from bot.backoffice.pages.proposals import ASSIGNEE_NOBODY, PER_PAGE, proposal_row
+from bot.backoffice.pages.proposals import (
+    ASSIGNEE_NOBODY,
+    PER_PAGE,
+    proposal_row,
+    queue_filters,
+)
 from bot.backoffice.waiting import Waits
 from bot.text.i18n import Translator
 from storage.clock import BRUSSELS
-from storage.review import Load, ProposalFilters, search_proposals, team_load
+from storage.review import Load, search_proposals, team_load
 from storage.staff import all_staff
 from storage.workdays import working_days_waited
 
@@ -42,7 +47,7 @@ async def queue_page(request: web.Request) -> web.Response:
     reader = QueryReader(request.query, t)
     page = reader.page()
     waits = Waits.of(request)
-    filters = ProposalFilters(open_only=True, assignee=me.id, unassigned=True)
+    filters = queue_filters(me.id)
     async with request.app[SESSIONMAKER]() as db:
         staff = await all_staff(db)
         proposals, total = await search_proposals(

@@ -1,0 +1,28 @@
+// The back-office's keyboard shortcuts, said on the pages that offer them (and by
+// aria-keyshortcuts on their targets): j next, k previous (proposal or page), t take the
+// proposal, / search the list. Keys typed in a form field stay in the field.
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+  const typing = event.target instanceof Element &&
+    event.target.closest("input, textarea, select, [contenteditable]");
+  if (typing) return;
+  const press = (selector) => {
+    const target = document.querySelector(selector);
+    if (target) {
+      event.preventDefault();
+      target.click();
+    }
+  };
+  if (event.key === "j") press('a[rel="next"]');
+  else if (event.key === "k") press('a[rel="prev"]');
+  else if (event.key === "t") press('[data-shortcut="t"]');
+  else if (event.key === "/") {
+    const search = document.querySelector("#f-q");
+    if (search) {
+      event.preventDefault();
+      const fold = search.closest("details");
+      if (fold) fold.open = true;
+      search.focus();
+    }
+  }
+});
