@@ -15,6 +15,20 @@ from importlib import resources
 
 LANGUAGES = ("fr", "nl", "en")
 
+DEFAULT_MAX_SCORE = 5
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """What staff score a proposal on for a call: scores go from 0 to `max_score`."""
+
+    id: str
+    names: dict[str, str]
+    max_score: int = DEFAULT_MAX_SCORE
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names["fr"]
+
 
 @dataclass(frozen=True)
 class Call:
@@ -29,6 +43,8 @@ class Call:
     budget_max_cents: int
     opens: date | None = None
     closes: date | None = None
+    criteria: tuple[Criterion, ...] = ()
+    """What staff score a proposal on (the back-office's evaluation), in the file's order."""
 
     def name(self, language: str) -> str:
         return self.names.get(language) or self.names["fr"]
@@ -79,6 +95,27 @@ def _localised(value: object) -> dict[str, str]:
     return {lang: str(value) for lang in LANGUAGES} if value else {}
 
 
+def _criteria(key: str, entries: object) -> tuple[Criterion, ...]:
+    """A call's criteria: each with a unique id, a French name and a max score of 1 or more."""
+    if not isinstance(entries, list):
+        raise ValueError(f"call {key}: criteria must be a list")
+    found: list[Criterion] = []
+    for entry in entries:
+        criterion = Criterion(
+            id=str(entry["id"]),
+            names=_localised(entry["name"]),
+            max_score=int(entry.get("max", DEFAULT_MAX_SCORE)),
+        )
+        if "fr" not in criterion.names:
+            raise ValueError(f"call {key}, criterion {criterion.id}: a French name is required")
+        if criterion.max_score < 1:
+            raise ValueError(f"call {key}, criterion {criterion.id}: max must be 1 or more")
+        if any(other.id == criterion.id for other in found):
+            raise ValueError(f"call {key}: criterion {criterion.id} appears twice")
+        found.append(criterion)
+    return tuple(found)
+
+
 def _load(text: str) -> dict[str, Call]:
     table = tomllib.loads(text)
     calls: dict[str, Call] = {}
@@ -98,6 +135,7 @@ def _load(text: str) -> dict[str, Call]:
             budget_max_cents=int(entry["budget_max_eur"]) * 100,
             opens=entry.get("opens"),
             closes=entry.get("closes"),
+            criteria=_criteria(key, entry.get("criteria", [])),
         )
     return calls
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from matching.calls import ProposalFacts, _load, all_calls, eligible_calls, near_misses
 
 TODAY = date(2026, 11, 26)
@@ -104,3 +106,50 @@ def test_funders_are_named_in_each_language() -> None:
     )
     one = _load('[x]\nname = { fr = "X" }\nfunder = "Asbl X"\nbudget_max_eur = 1\n')["x"]
     assert one.funder("nl") == "Asbl X"
+
+
+def test_every_call_has_criteria_named_in_three_languages() -> None:
+    for call in all_calls().values():
+        assert 3 <= len(call.criteria) <= 4, call.id
+        assert len({c.id for c in call.criteria}) == len(call.criteria)
+        for criterion in call.criteria:
+            assert set(criterion.names) == {"fr", "nl", "en"}, (call.id, criterion.id)
+            assert criterion.max_score == 5
+    criteria = all_calls()["inspirons_projet"].criteria
+    assert [c.id for c in criteria][:2] == ["local_anchoring", "participation"]
+    assert criteria[1].name("fr") == "Participation citoyenne"
+    assert criteria[1].name("nl") == "Burgerparticipatie"
+    assert criteria[1].name("en") == "Citizen participation"
+
+
+def test_criteria_are_parsed_with_their_defaults_and_checked() -> None:
+    calls = _load(
+        """
+        [c]
+        name = "Appel"
+        budget_max_eur = 100
+        criteria = [
+            { id = "a", name = { fr = "Ancrage", nl = "Verankering" } },
+            { id = "b", name = "Budget", max = 10 },
+        ]
+        [d]
+        name = "Sans critères"
+        budget_max_eur = 100
+        """
+    )
+    first, second = calls["c"].criteria
+    assert (first.id, first.max_score, first.name("nl"), first.name("en")) == (
+        "a",
+        5,
+        "Verankering",
+        "Ancrage",  # no English name: the French one
+    )
+    assert (second.max_score, second.name("en")) == (10, "Budget")
+    assert calls["d"].criteria == ()
+    for bad in (
+        'criteria = [{ id = "a", name = { nl = "A" } }]',
+        'criteria = [{ id = "a", name = "A", max = 0 }]',
+        'criteria = [{ id = "a", name = "A" }, { id = "a", name = "B" }]',
+    ):
+        with pytest.raises(ValueError):
+            _load(f'[c]\nname = "Appel"\nbudget_max_eur = 100\n{bad}\n')
