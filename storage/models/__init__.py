@@ -8,6 +8,7 @@ from storage.models.api_tokens import ApiToken
 from storage.models.assignment import AssignmentRule
 from storage.models.base import Base, JsonType, UTCDateTime
 from storage.models.coaches import Coach, CoachAlert, CoachFollow, CoachInvite, CoachTake
+from storage.models.evaluation import ProposalEvaluation
 from storage.models.inbox import (
     UNFINISHED,
     UPDATE_DONE,
@@ -56,6 +57,7 @@ __all__ = [
     "JsonType",
     "OutboxMessage",
     "Proposal",
+    "ProposalEvaluation",
     "ProposalEvent",
     "ProposalMatch",
     "ReferenceCounter",
