@@ -42,6 +42,7 @@ from bot.backoffice.keys import (
     THROTTLE,
 )
 from bot.backoffice.pages.coaches import coach_feedback
+from bot.backoffice.pages.evaluation import evaluation_context
 from bot.backoffice.waiting import Waits
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
@@ -99,6 +100,7 @@ EVENT_KINDS = {
     "taken": N_("Taken in hand in the staff group"),
     "assigned": N_("Assigned"),
     "unassigned": N_("No longer assigned"),
+    "evaluated": N_("Evaluation"),
 }
 ANSWER_LIMIT = 3000
 ACTORS = {
@@ -576,6 +578,7 @@ async def proposal_page(request: web.Request) -> web.Response:
         await mark_seen(db, proposal, me)
         request[NEW_ASSIGNMENTS] = await new_for(db, me)
         around = await _neighbourhood(request, db, t, me, reference)
+        evaluation = await evaluation_context(request, db, proposal)
     matches = []
     for match in proposal.matches:
         if match.initiative is not None:
@@ -642,6 +645,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             ],
             "reviewed": request.query.get("reviewed") == "1",
             "reachable": proposal.citizen_id is not None,
+            **evaluation,
         },
     )
 
