@@ -139,7 +139,8 @@ def _schemas() -> dict[str, Any]:
             },
             "internal": {
                 "type": "boolean",
-                "description": "True for internal notes: staff-only, never shown to citizens.",
+                "description": "True for internal notes and evaluations: staff-only, never shown "
+                "to citizens.",
             },
             "from_status": _nullable("string"),
             "to_status": _nullable("string"),

@@ -74,6 +74,10 @@ class ApiError(Exception):
 _dumps = partial(json.dumps, ensure_ascii=False)
 
 
+INTERNAL_EVENTS = ("note", "evaluated")
+"""Events staff-only by nature: internal notes and evaluations (never shown to citizens)."""
+
+
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.json_response(data, status=status, headers=headers, dumps=_dumps)
 
@@ -255,7 +259,7 @@ def proposal_json(proposal: Proposal, t: Translator) -> dict[str, Any]:
                 "at": _time(event.created_at),
                 "actor": event.actor,
                 "kind": event.kind,
-                "internal": event.kind == "note",
+                "internal": event.kind in INTERNAL_EVENTS,
                 "from_status": event.from_status,
                 "to_status": event.to_status,
                 "text": event.text,
