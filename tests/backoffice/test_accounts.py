@@ -193,7 +193,7 @@ async def test_add_an_account(
     [
         ({"email": "not an address"}, "Enter a valid e-mail address."),
         ({"email": ""}, "Enter a valid e-mail address."),
-        ({"password": "short", "password_again": "short"}, "at least 12 characters"),
+        ({"password": "tiny-pw", "password_again": "tiny-pw"}, "at least 12 characters"),
         ({"password_again": "a different passphrase"}, "The two passwords differ."),
         ({"role": "boss"}, "Choose a role from the list."),
         ({"language": "de"}, "Choose a language from the list."),

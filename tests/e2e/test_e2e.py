@@ -310,7 +310,10 @@ async def test_staff_review_in_a_browser(
             await page.click("form.filters button[type=submit]")
             await page.wait_for_load_state()
             await page.click(f"text={reference}")
-            await page.wait_for_url(f"{root}/proposals/{reference}")
+            # The page keeps the list's filter, for its previous/next links.
+            await page.wait_for_url(
+                re.compile(rf"/proposals/{reference}\?.*theme=compost.*in=list")
+            )
             await page.select_option("select#status", "accepted")
             await page.fill("textarea#answer", "Bravo, votre projet est retenu !")
             await page.click("form.review button[type=submit]")
