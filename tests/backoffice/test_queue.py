@@ -231,3 +231,10 @@ async def test_sortable_columns_say_how_the_list_is_sorted(anna: Client) -> None
     body = await page(anna, "/proposals?sort=oldest")
     assert 'aria-sort="ascending"><a href="/proposals?sort=newest">' in body
     assert 'aria-keyshortcuts="/"' in body and '<script src="/static/shortcuts.js"' in body
+
+
+async def test_the_filter_form_offers_the_assignees(anna: Client) -> None:
+    body = await page(anna, "/proposals?assignee=me")
+    assert '<option value="me" selected>Me</option>' in body
+    assert '<option value="nobody" >Nobody</option>' in body
+    assert ">bram@example.brussels</option>" in body
