@@ -32,17 +32,20 @@ class Waits:
         """The UTC instant before which a wait for staff is overdue today."""
         return brussels_day_start(overdue_before(self.today, self.delay))
 
+    def waited(self, t: Translator, since: datetime) -> tuple[int, str]:
+        """The working days from `since` to today, and how the pages say it."""
+        days = working_days_waited(since.astimezone(BRUSSELS).date(), self.today)
+        return days, t.ngettext("%(num)d working day", "%(num)d working days", days) % {"num": days}
+
     def of_proposal(self, t: Translator, proposal: Proposal) -> dict[str, Any]:
         """The wait as the lists show it: working days, since when, overdue or whose turn."""
         if proposal.status not in OPEN_STATUSES:
             return {"days": None, "label": "—", "since": None, "overdue": False, "citizen": False}
-        since = proposal.waiting_since.astimezone(BRUSSELS).date()
-        days = working_days_waited(since, self.today)
+        days, label = self.waited(t, proposal.waiting_since)
         staff_turn = proposal.status in STAFF_TURN
         return {
             "days": days,
-            "label": t.ngettext("%(num)d working day", "%(num)d working days", days)
-            % {"num": days},
+            "label": label,
             "since": t.datetime(proposal.waiting_since),
             "overdue": staff_turn and proposal.waiting_since < self.overdue_from,
             "citizen": not staff_turn,

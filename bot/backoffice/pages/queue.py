@@ -20,18 +20,13 @@ from bot.backoffice.pages.proposals import (
 )
 from bot.backoffice.waiting import Waits
 from bot.text.i18n import Translator
-from storage.clock import BRUSSELS
 from storage.review import Load, search_proposals, team_load
 from storage.staff import all_staff
-from storage.workdays import working_days_waited
 
 
 def _load_row(t: Translator, load: Load, emails: dict[int, str], waits: Waits) -> dict[str, Any]:
     who = ASSIGNEE_NOBODY if load.staff_id is None else str(load.staff_id)
-    longest = None
-    if load.oldest_wait is not None:
-        days = working_days_waited(load.oldest_wait.astimezone(BRUSSELS).date(), waits.today)
-        longest = t.ngettext("%(num)d working day", "%(num)d working days", days) % {"num": days}
+    longest = waits.waited(t, load.oldest_wait)[1] if load.oldest_wait is not None else None
     return {
         "who": emails.get(load.staff_id, "?") if load.staff_id is not None else None,
         "open": load.open,
