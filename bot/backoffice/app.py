@@ -147,7 +147,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if isinstance(token, str):
         async with request.app[SESSIONMAKER]() as db, db.begin():
             found = await signed_in(db, token, idle=request.app[SESSION_IDLE])
-            if found is not None:
+            if found is not None and not _is_public(request.path):  # not for static files
                 request[NEW_ASSIGNMENTS] = await new_for(db, found[1].id)
         if found is None:  # signed out elsewhere, ended, expired, or the account removed
             session.invalidate()
