@@ -104,7 +104,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -126,11 +126,13 @@ __all__ = [
     "CANDIDATE_POOL",
     "MIN_SCORE",
     "NEARBY_KM",
+    "STRONG_SCORE",
     "Document",
     "Match",
     "Query",
     "Reason",
     "SimilarityIndex",
+    "strength",
 ]
 
 MIN_SCORE = 0.28
@@ -139,6 +141,13 @@ tests/matching/test_similar.py): texts sharing only a common word ("rue") score 
 in the same commune with the same themes, only a street name ("rue Haute") or only a generic
 concept ("neighbours") about 0.25; texts about the same thing in two languages ("repair
 café" / "herstelatelier", "potager collectif" / "samentuin") 0.3 and more."""
+
+STRONG_SCORE = 0.55
+"""A match scoring at least this is "strong". On hand-made pairs, the same kind of project
+(a repair café and a bike repair workshop, two shared gardens, two street parties) scores
+0.55 to 0.65 and the same text again 1.0; a related project in the other language and
+another commune scores about 0.4 ("medium", from :data:`MIN_SCORE`). A match found below
+:data:`MIN_SCORE`, only because it shares the query's main topic, is "weak"."""
 
 MIN_TOPIC_SCORE = 0.12
 """A document that shares the query's main topic (a concept of its title, or else its most
@@ -255,6 +264,13 @@ class Match:
     document_id: str
     score: float  # 0..1, rounded to 4 decimals
     reasons: tuple[Reason, ...]
+
+
+def strength(score: float) -> Literal["strong", "medium", "weak"]:
+    """What a match's score means, for people who should not have to read a number."""
+    if score >= STRONG_SCORE:
+        return "strong"
+    return "medium" if score >= MIN_SCORE else "weak"
 
 
 @dataclass(frozen=True, slots=True)

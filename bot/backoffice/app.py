@@ -46,6 +46,7 @@ from bot.backoffice.pages.inbox import add_inbox_routes
 from bot.backoffice.pages.outbox import add_outbox_routes
 from bot.backoffice.pages.preview import add_preview_routes
 from bot.backoffice.pages.queue import add_queue_routes
+from bot.backoffice.pages.saved_filters import add_saved_filter_routes
 from bot.backoffice.pages.sessions import add_session_routes
 from bot.emulator.client import EmulatorClient
 from bot.services.announcements import Announcer
@@ -261,6 +262,7 @@ def create_app(
     add_session_routes(app)
     add_queue_routes(app)
     add_assignment_rule_routes(app)
+    add_saved_filter_routes(app)
     add_evaluation_routes(app)
     add_dashboard_routes(app)
     add_inbox_routes(app)

@@ -28,6 +28,7 @@ from storage.models.proposals import (
     ProposalMatch,
     ReferenceCounter,
 )
+from storage.models.saved_filters import SavedFilter
 from storage.models.staff import StaffSession, StaffUser
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "ProposalEvent",
     "ProposalMatch",
     "ReferenceCounter",
+    "SavedFilter",
     "StaffSession",
     "StaffUser",
     "UTCDateTime",

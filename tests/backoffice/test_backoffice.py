@@ -562,7 +562,9 @@ async def test_detail_page(admin: TestClient[object, object], data: dict[str, st
     assert "same commune" in body and "both mention" in body
     assert 'title="shared_concepts:compost"' in body
     assert f'href="/proposals/{data["bulk0"]}"' in body  # the matched earlier proposal
-    assert "81.2" in body  # score
+    # the similarity as what it means, the number on hover (and for screen readers)
+    assert '<span class="strength strength-strong" title="Score: 81.2 out of 100">strong' in body
+    assert '<span class="strength strength-medium" title="Score: 41 out of 100">medium' in body
     assert "put in touch with: Compost &amp; Co" in body
     assert all_calls()["inspirons_projet"].name("en") in body
     assert "Status change" in body and 'id="history"' in body

@@ -20,11 +20,13 @@ from matching.semantic import Encoder, default_encoder
 from matching.similar import (
     MIN_SCORE,
     MIN_TOPIC_SCORE,
+    STRONG_SCORE,
     Document,
     Match,
     Query,
     Reason,
     SimilarityIndex,
+    strength,
 )
 
 
@@ -607,3 +609,18 @@ def test_stored_vectors_are_used_as_given() -> None:
     query = Query("Un potager collectif", "fr")
     assert "a" not in ids(SimilarityIndex.build(documents).search(query))
     assert "a" in ids(SimilarityIndex.build(swapped).search(query))
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        (1.0, "strong"),
+        (STRONG_SCORE, "strong"),
+        (STRONG_SCORE - 0.0001, "medium"),
+        (MIN_SCORE, "medium"),
+        (MIN_SCORE - 0.0001, "weak"),
+        (MIN_TOPIC_SCORE, "weak"),
+    ],
+)
+def test_a_score_reads_as_strong_medium_or_weak(score: float, expected: str) -> None:
+    assert strength(score) == expected

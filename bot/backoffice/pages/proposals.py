@@ -52,6 +52,7 @@ from bot.text.parsers import display_phone
 from bot.text.wording import call_name, commune_name, money, reason_text, themes_text
 from matching.calls import all_calls
 from matching.communes import sorted_for_language
+from matching.similar import strength
 from matching.themes import theme_ids, theme_label
 from storage.assignment import RULES_ACTOR, assign, mark_seen, new_for
 from storage.models import Proposal, StaffUser
@@ -64,6 +65,7 @@ from storage.review import (
     proposal_detail,
     search_proposals,
 )
+from storage.saved_filters import filters_for
 from storage.staff import (
     all_staff,
     normalise_email,
@@ -422,12 +424,38 @@ def assignee_options(t: Translator, staff: list[StaffUser]) -> list[tuple[str, s
     ]
 
 
+def list_query(params: dict[str, str]) -> str:
+    """The list's filters and sort as one query string, the same whatever their order, so
+    the list can tell which saved filter it shows."""
+    return urlencode(sorted(params.items()))
+
+
+async def saved_filter_links(
+    db: AsyncSession, me: StaffUser, params: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The filters the list page offers: each one's link, whether the list shows it now,
+    and whether `me` may delete it."""
+    current = list_query(params)
+    return [
+        {
+            "id": saved.id,
+            "name": saved.name,
+            "url": "/proposals?" + saved.query if saved.query else "/proposals",
+            "current": saved.query == current,
+            "shared": saved.shared,
+            "deletable": saved.owner_id == me.id or (saved.shared and me.role == "admin"),
+        }
+        for saved in await filters_for(db, me.id)
+    ]
+
+
 async def proposal_list(request: web.Request) -> web.Response:
     t = translator(request)
     me = request[STAFF].id
     wanted = parse_list_request(request.query, t, me=me, open_by_default=True)
     async with request.app[SESSIONMAKER]() as db:
         staff = await all_staff(db)
+        saved_filters = await saved_filter_links(db, request[STAFF], wanted.params)
         proposals, total = await search_proposals(
             db, wanted.filters, sort=wanted.sort, page=wanted.page, per_page=PER_PAGE
         )
@@ -475,11 +503,22 @@ async def proposal_list(request: web.Request) -> web.Response:
             + urlencode({"status": STATUS_OPEN, **wanted.params, "sort": wanted.sort}),
             "options": options,
             "notices": wanted.notices,
+            "saved_filters": saved_filters,
+            "list_query": list_query(wanted.params),
         },
     )
 
 
 # ------------------------------------------------------------------ proposal detail
+
+
+STRENGTH_LABELS = {
+    "strong": N_("strong"),
+    "medium": N_("medium"),
+    "weak": N_("weak"),
+}
+"""A similar initiative's or proposal's score as staff read it (matching.similar.strength);
+the number out of 100 is in the label's tooltip."""
 
 
 def _similar_choice(t: Translator, similar: dict[str, Any] | None) -> str:
@@ -597,6 +636,8 @@ async def proposal_page(request: web.Request) -> web.Response:
                 "kind": kind,
                 "reference": match.other_proposal.reference if match.other_proposal else None,
                 "score": t.number(round(match.score * 100, 1)),
+                "strength": strength(match.score),
+                "strength_label": t.gettext(STRENGTH_LABELS[strength(match.score)]),
                 "reasons": [(code, reason_text(t, code)) for code in match.reasons],
             }
         )
