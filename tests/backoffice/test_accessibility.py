@@ -28,7 +28,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.backoffice.app import create_app
@@ -39,7 +39,7 @@ from storage.models import InboxUpdate, Initiative, OutboxMessage
 from storage.staff import add_staff
 from tests.backoffice.support import SECRET
 from tests.clock import TEST_NOW
-from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_e2e import CHROMIUM
 from tests.factories import make_citizen, make_proposal
 
 pytestmark = [
@@ -192,16 +192,6 @@ async def back_office(
         yield BackOffice(str(server.make_url("")).rstrip("/"), language, app, reference, ids)
     finally:
         await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 async def sign_in(page: Page, root: str) -> None:

@@ -5,14 +5,13 @@ headless Chromium, as staff use it."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -23,7 +22,6 @@ from storage.evaluation import evaluation_of
 from storage.models import OutboxMessage, Proposal
 from storage.staff import add_staff
 from tests.backoffice.support import SECRET, csrf_of, login, page
-from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_proposal
 from tests.flows.test_commands import to_review
 
@@ -219,18 +217,6 @@ async def test_the_citizen_sees_nothing_of_the_evaluation(
 
 
 # ------------------------------------------------------------------ in a browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists() and not os.environ.get("CI"):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.mark.slow
