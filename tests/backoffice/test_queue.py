@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Locator, Page
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -238,3 +239,97 @@ async def test_the_filter_form_offers_the_assignees(anna: Client) -> None:
     assert '<option value="me" selected>Me</option>' in body
     assert '<option value="nobody" >Nobody</option>' in body
     assert ">bram@example.brussels</option>" in body
+
+
+# ------------------------------------------------------------------ in a browser
+
+
+async def signed_in_page(browser: Browser, root: str, who: tuple[str, str]) -> Page:
+    page_ = await (await browser.new_context()).new_page()
+    await page_.goto(f"{root}/login")
+    await page_.fill("#email", who[0])
+    await page_.fill("#password", who[1])
+    await page_.click("form[action='/login'] button[type=submit]")
+    await page_.wait_for_url(f"{root}/")
+    return page_
+
+
+def queue_rows(page_: Page) -> Locator:
+    return page_.locator("table.queue tbody tr")
+
+
+@pytest.mark.slow
+async def test_two_colleagues_work_the_queue_in_a_browser(
+    browser: Browser, sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
+) -> None:
+    """Anna takes the oldest proposal from her queue; Bram, whose page still shows it free,
+    presses "take it" too and is told Anna has it; Anna gives him the other one from its
+    page with the keyboard-reachable form; his menu and queue say it is new for him."""
+    server = TestServer(create_app(sessions, secret_key=SECRET, default_language="en"))
+    await server.start_server()
+    try:
+        root = str(server.make_url("")).rstrip("/")
+        anna_page = await signed_in_page(browser, root, ANNA)
+        bram_page = await signed_in_page(browser, root, BRAM)
+
+        # the landing page: open proposals, the longest wait first, the overdue one marked
+        rows = queue_rows(anna_page)
+        assert await rows.count() == 2
+        first, second = rows.nth(0), rows.nth(1)
+        assert await first.locator("td.ref").inner_text() == refs["old"]
+        assert "overdue" in await first.locator("td.wait").inner_text()
+        assert await second.locator("td.ref").inner_text() == refs["recent"]
+        assert "overdue" not in await second.locator("td.wait").inner_text()
+
+        await first.get_by_role("button", name=f"Take it ({refs['old']})").click()
+        await anna_page.wait_for_load_state()
+        mine = queue_rows(anna_page).nth(0)
+        assert "anna@example.brussels (you)" in await mine.inner_text()
+        assert await mine.get_by_role("button").count() == 0  # nothing left to take
+
+        # Bram's queue was loaded before: it still offers the proposal Anna took
+        stale = queue_rows(bram_page).nth(0)
+        await stale.get_by_role("button", name=f"Take it ({refs['old']})").click()
+        await bram_page.wait_for_url(re.compile(r"assign=conflict"))
+        alert = bram_page.get_by_role("alert")
+        assert "now with: anna@example.brussels" in await alert.inner_text()
+        assert await bram_page.locator("#assignee").inner_text() == "anna@example.brussels"
+
+        # Anna opens the recent one from her queue and gives it to Bram
+        await anna_page.goto(f"{root}/")
+        await anna_page.get_by_role("link", name=refs["recent"]).click()
+        await anna_page.wait_for_url(re.compile(refs["recent"]))
+        assignment = anna_page.locator("section#assignment")
+        await assignment.get_by_label("Assign to").select_option(label=BRAM[0])
+        await assignment.get_by_role("button", name="Assign", exact=True).click()
+        await anna_page.wait_for_load_state()
+        assert await anna_page.locator("#assignee").inner_text() == BRAM[0]
+
+        # for Bram: one new in the menu, marked in his queue until he opens it
+        await bram_page.goto(f"{root}/")
+        menu = bram_page.get_by_role("link", name=re.compile("^My queue"))
+        assert await menu.inner_text() == "My queue 1 new"
+        row = queue_rows(bram_page).filter(has_text=refs["recent"])
+        assert "new for you" in await row.inner_text()
+        await row.get_by_role("link", name=refs["recent"]).click()
+        await bram_page.wait_for_url(re.compile(refs["recent"]))
+        await bram_page.goto(f"{root}/")
+        assert await bram_page.get_by_role("link", name=re.compile("^My queue")).inner_text() == (
+            "My queue"
+        )
+        # the one Anna has is no longer in Bram's queue
+        assert await queue_rows(bram_page).count() == 1
+
+        # "t" takes a proposal from its page: Anna takes Bram's back, from the keyboard
+        await anna_page.keyboard.press("t")
+        await anna_page.wait_for_load_state()
+        await anna_page.wait_for_function(
+            "document.querySelector('#assignee').textContent.includes('(you)')"
+        )
+        async with sessions() as session:
+            holders = dict(
+                (await session.execute(select(Proposal.reference, Proposal.assignee_id))).all()
+            )
+        assert holders[refs["recent"]] == holders[refs["old"]] is not None
+    finally:
+        await server.close()
