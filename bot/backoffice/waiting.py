@@ -35,6 +35,8 @@ class Waits:
     def waited(self, t: Translator, since: datetime) -> tuple[int, str]:
         """The working days from `since` to today, and how the pages say it."""
         days = working_days_waited(since.astimezone(BRUSSELS).date(), self.today)
+        if days == 0:  # since today, or since a day off with no working day after it
+            return days, t.gettext("less than a working day")
         return days, t.ngettext("%(num)d working day", "%(num)d working days", days) % {"num": days}
 
     def of_proposal(self, t: Translator, proposal: Proposal) -> dict[str, Any]:
