@@ -20,6 +20,7 @@ from storage.models import (
     Conversation,
     Initiative,
     Proposal,
+    ProposalEvaluation,
     ProposalEvent,
     ProposalMatch,
     ReferenceCounter,
@@ -180,13 +181,14 @@ async def proposals_of(session: AsyncSession, telegram_user_id: int) -> list[Pro
     return list(result.scalars())
 
 
-def anonymise_proposal(
+async def anonymise_proposal(
     session: AsyncSession, proposal: Proposal, identity: Identity, *, now: datetime, actor: str
 ) -> None:
     """Take out of the proposal (its events loaded) what identifies its citizen: contact
     fields, location, consents, the link to the citizen and the key that held their
-    Telegram id; their replies are deleted, the staff's answers and notes lose their name,
-    e-mail, phone and Telegram id (`storage.redaction`). The content stays. Does not commit.
+    Telegram id; their replies are deleted, the staff's answers and notes and the free
+    texts of their evaluation lose their name, e-mail, phone and Telegram id
+    (`storage.redaction`). The content stays. Does not commit.
     """
     pattern = identity.pattern()
     proposal.contact_name = None
@@ -201,6 +203,10 @@ def anonymise_proposal(
     proposal.anonymised_at = now
     for event in proposal.events:
         event.text = None if event.kind == "reply" else redact(event.text, pattern)
+    evaluation = await session.get(ProposalEvaluation, proposal.id)
+    if evaluation is not None:
+        evaluation.explanation = redact(evaluation.explanation, pattern)
+        evaluation.services_consulted = redact(evaluation.services_consulted, pattern)
     session.add(
         ProposalEvent(proposal_id=proposal.id, created_at=now, actor=actor, kind="anonymised")
     )
@@ -232,7 +238,7 @@ async def erase_citizen(session: AsyncSession, telegram_user_id: int) -> list[Pr
     proposals = await proposals_of(session, telegram_user_id) if citizen is not None else []
     identity = identity_of_proposals(telegram_user_id, proposals)
     for proposal in proposals:
-        anonymise_proposal(session, proposal, identity, now=now, actor="citizen")
+        await anonymise_proposal(session, proposal, identity, now=now, actor="citizen")
     await session.flush()
     if citizen is not None:
         await session.delete(citizen)

@@ -73,7 +73,7 @@ async def retention_round(
             for proposal, telegram_id in due:
                 identity = identity_of_proposals(telegram_id, [proposal])
                 keys = [review_key(event.id) for event in proposal.events]
-                anonymise_proposal(session, proposal, identity, now=now, actor="retention")
+                await anonymise_proposal(session, proposal, identity, now=now, actor="retention")
                 await session.flush()
                 await forget_messages(session, identity=identity, dedupe_keys=keys)
                 await announcer.anonymised(session, proposal)

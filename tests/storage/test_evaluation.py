@@ -19,7 +19,9 @@ from storage.evaluation import (
     save_evaluation,
 )
 from storage.models import OutboxMessage, Proposal, ProposalEvent
-from tests.factories import make_proposal
+from storage.proposals import erase_citizen
+from storage.redaction import REDACTED
+from tests.factories import make_citizen, make_proposal
 
 ANNA = "anna@example.brussels"
 BRAM = "bram@example.brussels"
@@ -242,3 +244,40 @@ async def test_the_citizen_is_told_nothing(sessions: async_sessionmaker[AsyncSes
         assert after == before
         proposal = await session.get(Proposal, proposal_id)
         assert proposal is not None and proposal.status == "submitted"
+
+
+async def test_erasing_the_citizen_takes_their_name_out_of_the_evaluation(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Staff may name the citizen in the evaluation's free texts (and so in its history):
+    when the citizen's data is erased, those mentions go as in the staff's notes."""
+    async with sessions() as session, session.begin():
+        citizen = await make_citizen(session, 4242)
+        proposal = await make_proposal(
+            session,
+            citizen,
+            call_id="inspirons_projet",
+            contact_name="Jeanne Vandermeulen",
+            contact_phone="+32470112233",
+        )
+        await save_evaluation(
+            session,
+            proposal,
+            feasibility="not_feasible",
+            explanation="Jeanne Vandermeulen n'a pas l'accord du propriétaire.",
+            estimated_cost_cents=None,
+            services_consulted="Urbanisme (appelé avec Jeanne Vandermeulen, +32 470 11 22 33)",
+            scores={},
+            actor=ANNA,
+            now=MONDAY,
+        )
+        proposal_id = proposal.id
+    async with sessions() as session, session.begin():
+        await erase_citizen(session, 4242)
+    async with sessions() as session:
+        evaluation = await evaluation_of(session, proposal_id)
+        assert evaluation is not None
+        assert evaluation.explanation == f"{REDACTED} n'a pas l'accord du propriétaire."
+        assert evaluation.services_consulted == f"Urbanisme (appelé avec {REDACTED}, {REDACTED})"
+        history = " ".join(text or "" for _actor, text in await evaluated(session, proposal_id))
+        assert "Vandermeulen" not in history and "Urbanisme" in history
