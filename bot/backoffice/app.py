@@ -163,6 +163,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     raise web.HTTPUnauthorized(text="sign-in required")
 
 
+@web.middleware
+async def not_found_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A page address that does not exist gets a page in the staff member's language, with
+    the menu to go on from, instead of aiohttp's plain text (the API, the metrics and
+    static files keep their own answers)."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        if not _wants_html(request) or _is_public(request.path) or STAFF not in request:
+            raise
+        return await error_page(request, 404, N_("There is no page at this address."))
+
+
 def _preview_client(url: str) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with EmulatorClient(url) as client:
@@ -240,6 +253,7 @@ def create_app(
     )
     app.middlewares.append(csrf_middleware)
     app.middlewares.append(auth_middleware)
+    app.middlewares.append(not_found_middleware)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

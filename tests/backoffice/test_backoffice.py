@@ -589,6 +589,18 @@ async def test_unknown_reference_is_404(admin: TestClient[object, object]) -> No
     assert "There is no proposal with this reference." in body
 
 
+async def test_an_unknown_address_is_a_page_in_the_staff_members_language(
+    admin: TestClient[object, object], client: TestClient[object, object]
+) -> None:
+    body = await page(admin, "/proposals/BXL-1999-00001/nothing-here", status=404)
+    assert "<h1>Not found</h1>" in body and "There is no page at this address." in body
+    assert '<a href="/">Back to my queue</a>' in body
+    response = await admin.get("/nothing-here", headers={"Accept": "application/json"})
+    assert response.status == 404 and "<h1>" not in await response.text()
+    response = await admin.get("/static/nothing-here.css")
+    assert response.status == 404 and "<h1>" not in await response.text()
+
+
 async def test_staff_page_is_for_admins(client: TestClient[object, object]) -> None:
     assert (await login(client, *REVIEWER)).status == 303
     body = await page(client, "/staff", status=403)
