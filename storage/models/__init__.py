@@ -4,6 +4,7 @@
 all of its modules. Queries live beside it, in `storage/`.
 """
 
+from storage.models.answer_templates import AnswerTemplate
 from storage.models.api_tokens import ApiToken
 from storage.models.assignment import AssignmentRule
 from storage.models.base import Base, JsonType, UTCDateTime
@@ -43,6 +44,7 @@ __all__ = [
     "UPDATE_PENDING",
     "UPDATE_PROCESSING",
     "UPDATE_STATUSES",
+    "AnswerTemplate",
     "ApiToken",
     "AssignmentRule",
     "Base",
