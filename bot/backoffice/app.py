@@ -36,6 +36,7 @@ from bot.backoffice.keys import (
 )
 from bot.backoffice.pages import proposals
 from bot.backoffice.pages.accounts import add_account_routes
+from bot.backoffice.pages.answer_templates import add_answer_template_routes
 from bot.backoffice.pages.assignment_rules import add_assignment_rule_routes
 from bot.backoffice.pages.catalogue import add_catalogue_routes
 from bot.backoffice.pages.coaches import add_coach_routes
@@ -277,6 +278,7 @@ def create_app(
     add_queue_routes(app)
     add_assignment_rule_routes(app)
     add_saved_filter_routes(app)
+    add_answer_template_routes(app)
     add_evaluation_routes(app)
     add_dashboard_routes(app)
     add_inbox_routes(app)

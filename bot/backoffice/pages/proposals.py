@@ -43,6 +43,7 @@ from bot.backoffice.keys import (
 )
 from bot.backoffice.pages.coaches import coach_feedback
 from bot.backoffice.pages.evaluation import evaluation_context
+from bot.backoffice.pages.review_templates import review_templates_context
 from bot.backoffice.waiting import Waits
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
@@ -618,6 +619,9 @@ async def proposal_page(request: web.Request) -> web.Response:
         request[NEW_ASSIGNMENTS] = await new_for(db, me)
         around = await _neighbourhood(request, db, t, me, reference)
         evaluation = await evaluation_context(request, db, proposal)
+        answer_templates = await review_templates_context(
+            request, db, proposal, lambda status: status_label(t, status)
+        )
     matches = []
     for match in proposal.matches:
         if match.initiative is not None:
@@ -687,6 +691,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             "reviewed": request.query.get("reviewed") == "1",
             "reachable": proposal.citizen_id is not None,
             **evaluation,
+            **answer_templates,
         },
     )
 
