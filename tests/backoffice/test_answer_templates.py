@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from html import unescape
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -24,6 +24,7 @@ from storage.models import AnswerTemplate, OutboxMessage
 from storage.review import proposal_detail
 from storage.staff import add_staff
 from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.test_accessibility import AXE, DESKTOP, PHONE, SIDEWAYS, violations
 from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_proposal
 
@@ -181,7 +182,7 @@ async def test_templates_are_created_listed_by_call_edited_and_deleted(
     body = await page(admin, edit)
     assert "Edit the template “Accepted”" in body
     assert textarea(body, "tpl-text-nl") == DUTCH
-    assert f'action="/answer-templates/{accepted.id}"' in body
+    assert f'action="/answer-templates/{accepted.id}#template-form"' in body
 
     status, _where = await post(
         admin,
@@ -427,3 +428,71 @@ async def test_staff_answer_a_dutch_citizen_from_a_template_in_a_browser(
     assert f"Dag Lotte,\n\nJe voorstel {reference}" in text
     assert text.endswith("(tot € 15.000) werd aanvaard.")
     assert "Status: aanvaard" in text
+
+
+async def problems(tab: Page, where: str, language: str, found: list[str]) -> None:
+    """Add axe's serious and critical violations of the page, and a sideways scroll."""
+    assert await tab.get_attribute("html", "lang") == language, where
+    found.extend(f"{where}: {violation}" for violation in await violations(tab))
+    if await tab.evaluate(SIDEWAYS):
+        found.append(f"{where}: the page scrolls sideways")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["fr", "nl"])
+async def test_the_new_page_states_pass_axe_and_fit_a_phone(
+    browser: Browser,
+    sessions: async_sessionmaker[AsyncSession],
+    refs: dict[str, str],
+    language: str,
+) -> None:
+    """What the router walk of test_accessibility.py does not reach: the list with templates,
+    the edit form, the preview, the mistakes, and the proposal page with a template chosen
+    (in the citizen's language, and falling back)."""
+    if not AXE.exists():
+        pytest.skip(f"{AXE} is missing: run `npm ci` at the repository's root")
+    dutch = await add_template(sessions, "Aanvaard", nl=DUTCH, fr=FRENCH)
+    french_only = await add_template(sessions, "Accord", call_id=None, status=None, fr=FRENCH)
+    async with sessions() as session, session.begin():
+        await add_staff(session, "axe@example.brussels", hash_password(ADMIN[1]), "admin", language)
+    app = create_app(sessions, secret_key=SECRET, default_language=language)
+    server = TestServer(app)
+    await server.start_server()
+    found: list[str] = []
+    try:
+        root = str(server.make_url("")).rstrip("/")
+        for size, viewport in (("desktop", DESKTOP), ("375px", PHONE)):
+            context = await browser.new_context(viewport=viewport)
+            await context.add_init_script(script=AXE.read_text(encoding="utf-8"))
+            tab = await context.new_page()
+            await tab.goto(f"{root}/login")
+            await tab.fill("#email", "axe@example.brussels")
+            await tab.fill("#password", ADMIN[1])
+            await tab.click("form[action='/login'] button[type=submit]")
+            await tab.wait_for_url(f"{root}/")
+
+            def check(what: str, tab: Page = tab, size: str = size) -> Awaitable[None]:
+                return problems(tab, f"[{language} {size}] {what}", language, found)
+
+            await tab.goto(f"{root}/answer-templates?saved=1")
+            await check("list")
+            await tab.goto(f"{root}/answer-templates?edit={dutch}")
+            await check("edit")
+            await tab.locator("#tpl-text-en").fill("Hello {first_name}, {nonsense}")
+            await tab.locator("button[name=action][value=save]").click()
+            await tab.wait_for_load_state()
+            assert await tab.locator("#template-errors").is_visible()
+            await check("mistakes")
+            await tab.locator("#tpl-text-en").fill("Hello {first_name}, {reference}")
+            await tab.locator("button[name=action][value=preview]").click()
+            await tab.wait_for_load_state()
+            assert await tab.locator("#preview").is_visible()
+            await check("preview")
+            for template_id in (dutch, french_only):
+                await tab.goto(f"{root}/proposals/{refs['nl']}?template={template_id}#review")
+                assert await tab.locator("#template-used").is_visible()
+                await check(f"proposal with template {template_id}")
+            await context.close()
+    finally:
+        await server.close()
+    assert not found, "\n".join(found)
