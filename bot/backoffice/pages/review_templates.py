@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.common import translator
 from bot.text.answer_templates import offered_answer
-from bot.text.i18n import N_
+from bot.text.i18n import N_, Translator
 from storage.answer_templates import templates_for
-from storage.models import Proposal
+from storage.models import AnswerTemplate, Proposal
 from storage.workflow import TRANSITIONS
 
 CHOICE = "template"
@@ -28,6 +28,22 @@ LANGUAGE_LABELS = {"fr": N_("French"), "nl": N_("Dutch"), "en": N_("English")}
 """A template's languages, named in the staff member's language ("no text in Dutch")."""
 NOT_KEPT = frozenset({CHOICE, "reviewed", "assign", "evaluated"})
 """Query parameters the choice does not carry on: one-time notices of the page."""
+
+
+def _label(
+    t: Translator,
+    template: AnswerTemplate,
+    citizen_language: str,
+    language_name: str,
+    status_label: Callable[[str | None], str],
+) -> str:
+    """ "Name (status)", and whether the citizen's language is missing."""
+    label = (
+        f"{template.name} ({status_label(template.status)})" if template.status else template.name
+    )
+    if template.text(citizen_language) is None:
+        label += " — " + t.gettext("no text in %(language)s") % {"language": language_name}
+    return label
 
 
 async def review_templates_context(
@@ -54,16 +70,7 @@ async def review_templates_context(
         "answer_templates": [
             {
                 "id": template.id,
-                "label": (
-                    f"{template.name} ({status_label(template.status)})"
-                    if template.status
-                    else template.name
-                )
-                + (
-                    ""
-                    if template.text(proposal.language)
-                    else " — " + t.gettext("no text in %(language)s") % {"language": language}
-                ),
+                "label": _label(t, template, proposal.language, language, status_label),
                 "selected": template is chosen,
             }
             for template in fitting
