@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.clock import BRUSSELS
+from storage.duplicates import NOT_A_DUPLICATE
 from storage.models import Proposal, ProposalMatch
 from storage.workflow import OPEN_STATUSES, STAFF_TURN
 
@@ -33,7 +34,7 @@ class ProposalFilters:
 
     status: str | None = None
     open_only: bool = False
-    """Only OPEN_STATUSES (ignored when `status` is given)."""
+    """Only OPEN_STATUSES, duplicates left out (ignored when `status` is given)."""
     theme: str | None = None
     commune: str | None = None
     """REFNIS code of the commune."""
@@ -77,6 +78,7 @@ def _conditions(filters: ProposalFilters, dialect: str) -> list[ColumnElement[bo
         conditions.append(Proposal.status == filters.status)
     elif filters.open_only:
         conditions.append(Proposal.status.in_(OPEN_STATUSES))
+        conditions.append(NOT_A_DUPLICATE)  # handled with its original (storage.duplicates)
     if filters.assignee is not None and filters.unassigned:
         conditions.append(
             or_(Proposal.assignee_id == filters.assignee, Proposal.assignee_id.is_(None))
@@ -210,7 +212,7 @@ async def team_load(
             func.count().filter(staff_turn, Proposal.waiting_since < overdue_before),
             func.min(Proposal.waiting_since).filter(staff_turn),
         )
-        .where(Proposal.status.in_(OPEN_STATUSES))
+        .where(Proposal.status.in_(OPEN_STATUSES), NOT_A_DUPLICATE)
         .group_by(Proposal.assignee_id)
     )
     if not include_tests:

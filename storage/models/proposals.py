@@ -101,6 +101,10 @@ class Proposal(Base):
     taken_by: Mapped[str | None] = mapped_column(String(200))
     """Who took the proposal in hand from the staff group's "take it" button."""
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("proposals.id", ondelete="SET NULL"), index=True
+    )
+    """The proposal this one duplicates (storage.duplicates), or None."""
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
