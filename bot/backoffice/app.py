@@ -41,6 +41,7 @@ from bot.backoffice.pages.assignment_rules import add_assignment_rule_routes
 from bot.backoffice.pages.catalogue import add_catalogue_routes
 from bot.backoffice.pages.coaches import add_coach_routes
 from bot.backoffice.pages.dashboard import add_dashboard_routes
+from bot.backoffice.pages.duplicates import add_duplicate_routes
 from bot.backoffice.pages.evaluation import add_evaluation_routes
 from bot.backoffice.pages.exports import add_export_routes
 from bot.backoffice.pages.inbox import add_inbox_routes
@@ -280,6 +281,7 @@ def create_app(
     add_saved_filter_routes(app)
     add_answer_template_routes(app)
     add_evaluation_routes(app)
+    add_duplicate_routes(app)
     add_dashboard_routes(app)
     add_inbox_routes(app)
     add_outbox_routes(app)

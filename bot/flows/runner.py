@@ -41,6 +41,7 @@ from bot.flows.intake import STEPS, new_draft
 from bot.services.announcements import Announcer
 from bot.services.chat import ChatServices
 from bot.services.coaching import CoachServices
+from bot.services.duplicates import ask_to_join, is_join
 from bot.services.matcher import Matcher
 from bot.services.retention import NO_POLICY, DataPolicy
 from bot.services.staff_take import TakeResult, take
@@ -184,18 +185,28 @@ class Runner:
                 kept = await applied_result(session, update)
                 if kept is not None:
                     return Result.from_payload(kept)
+            language = (
+                conversation.language
+                or language_from_telegram(sender.language_code)
+                or self.default_language
+            )
+            joining = inp.kind is InputKind.BUTTON and is_join(inp.text)
             coach = None
-            if self.coach is not None:
+            if self.coach is not None and not joining:
                 coach = await self.coach.handle(
                     CoachServices(session),
                     user_id=sender.user_id,
                     chat_id=sender.chat_id,
-                    language=conversation.language
-                    or language_from_telegram(sender.language_code)
-                    or self.default_language,
+                    language=language,
                     inp=inp,
                 )
-            if coach is not None:  # a coach matter: the citizen conversation is left as it is
+            if joining:
+                # "Ask to join" under a duplicate's notice works whatever step the citizen
+                # is at, and leaves the conversation as it is.
+                joined = await ask_to_join(session, sender.user_id, inp.text, language)
+                replies = [Reply(joined.text)] if joined.text else []
+                result = Result(replies=replies, close_pressed=True, toast=joined.toast)
+            elif coach is not None:  # a coach matter: the citizen conversation is left as it is
                 result = Result(
                     replies=coach.replies,
                     edit=coach.edit,

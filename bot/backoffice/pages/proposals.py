@@ -42,6 +42,8 @@ from bot.backoffice.keys import (
     THROTTLE,
 )
 from bot.backoffice.pages.coaches import coach_feedback
+from bot.backoffice.pages.duplicates import EVENT_KINDS as DUPLICATE_EVENT_KINDS
+from bot.backoffice.pages.duplicates import duplicate_context
 from bot.backoffice.pages.evaluation import evaluation_context
 from bot.backoffice.pages.review_templates import review_templates_context
 from bot.backoffice.waiting import Waits
@@ -104,6 +106,7 @@ EVENT_KINDS = {
     "assigned": N_("Assigned"),
     "unassigned": N_("No longer assigned"),
     "evaluated": N_("Evaluation"),
+    **DUPLICATE_EVENT_KINDS,
 }
 ANSWER_LIMIT = 3000
 ACTORS = {
@@ -374,6 +377,7 @@ def proposal_row(
         "submitted_full": t.datetime(proposal.submitted_at),
         "language": proposal.language,
         "is_test": proposal.is_test,
+        "duplicate": proposal.duplicate_of_id is not None,
         "wait": waits.of_proposal(t, proposal),
         "assignee": emails.get(assignee, "?") if assignee is not None else None,
         "assignee_id": assignee,
@@ -622,6 +626,7 @@ async def proposal_page(request: web.Request) -> web.Response:
         answer_templates = await review_templates_context(
             request, db, proposal, lambda status: status_label(t, status)
         )
+        duplicate = await duplicate_context(request, db, proposal)
     matches = []
     for match in proposal.matches:
         if match.initiative is not None:
@@ -692,6 +697,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             "reachable": proposal.citizen_id is not None,
             **evaluation,
             **answer_templates,
+            **duplicate,
         },
     )
 
