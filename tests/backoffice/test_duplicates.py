@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
+from bot.services.duplicates import mark_as_duplicate
 from storage.database import create_sessionmaker
 from storage.duplicates import request_join
 from storage.models import OutboxMessage, Proposal
 from storage.proposals import NewMatch
 from storage.staff import add_staff
 from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.test_accessibility import AXE, DESKTOP, PHONE, SIDEWAYS, violations
 from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_citizen, make_proposal
 
@@ -267,3 +269,72 @@ async def test_staff_mark_a_duplicate_in_a_browser(
     assert message.chat_id == CITIZEN
     assert original in message.payload["text"] and "Josaphatpark" in message.payload["text"]
     assert message.payload["buttons"][0][0]["callback_data"].startswith("dupjoin:")
+
+
+@pytest.fixture
+def axe_source() -> str:
+    """axe-core, as test_accessibility.py reads it."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE} is missing on CI: .ci/run must run `npm ci`")
+        pytest.skip(f"{AXE} is missing: run `npm ci` at the repository's root")
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["fr", "nl"])
+async def test_every_state_of_the_section_passes_axe_on_a_desktop_and_a_phone(
+    browser: Browser,
+    axe_source: str,
+    sessions: async_sessionmaker[AsyncSession],
+    refs: dict[str, str],
+    language: str,
+) -> None:
+    """The states the router's scan (test_accessibility.py) does not reach: a duplicate
+    whose citizen asked to join, its original, the quick choices with a refusal shown."""
+    original, duplicate, other = refs["original"], refs["duplicate"], refs["other"]
+    async with sessions() as session, session.begin():
+        rows = await session.execute(select(Proposal).order_by(Proposal.id))
+        by_reference = {p.reference: p for p in rows.scalars()}
+        with_choices = await make_proposal(
+            session,
+            title="Un potager partagé",
+            matches=[
+                NewMatch(0.8, ["shared_concepts:potager"], other_proposal_id=p.id)
+                for p in by_reference.values()
+            ],
+        )
+        await mark_as_duplicate(session, by_reference[duplicate], original, actor=SAM[0])
+        await request_join(session, CITIZEN, by_reference[duplicate].id, by_reference[original].id)
+        await add_staff(session, "admin@example.brussels", hash_password(SAM[1]), "admin", language)
+    paths = [
+        f"/proposals/{original}",
+        f"/proposals/{duplicate}?duplicate=marked",
+        f"/proposals/{with_choices.reference}?duplicate=original_is_duplicate&other={original}",
+        f"/proposals/{other}?duplicate=unknown&other=BXL-1999-00001",
+    ]
+    app = create_app(sessions, secret_key=SECRET, default_language=language)
+    server = TestServer(app)
+    await server.start_server()
+    found: list[str] = []
+    try:
+        root = str(server.make_url("")).rstrip("/")
+        for size, viewport in (("desktop", DESKTOP), ("375px", PHONE)):
+            context = await browser.new_context(viewport=viewport, locale=f"{language}-BE")
+            await context.add_init_script(script=axe_source)
+            page_ = await context.new_page()
+            await page_.goto(f"{root}/login")
+            await page_.fill("#email", "admin@example.brussels")
+            await page_.fill("#password", SAM[1])
+            await page_.click("form[action='/login'] button[type=submit]")
+            await page_.wait_for_url(f"{root}/")
+            for path in paths:
+                await page_.goto(root + path)
+                assert await page_.locator("section#duplicate").count() == 1, path
+                found += [f"[{size}] {path}: {line}" for line in await violations(page_)]
+                if await page_.evaluate(SIDEWAYS):
+                    found.append(f"[{size}] {path}: the page scrolls sideways")
+            await context.close()
+    finally:
+        await server.close()
+    assert not found, "\n".join(found)
