@@ -4,7 +4,12 @@ it") and by rules (a call, a theme or a commune goes to a staff member).
 An assignment is a conditional update: it happens only if the proposal is still assigned
 to whoever the staff member saw (nobody, for "take it"), so that when two people assign or
 take the same proposal at once, one wins and the other is told who has it. Every change is
-an event in the proposal's history.
+an event in the proposal's history. `bot.services.assignment` wraps `assign` with what a
+change tells others (the staff group's message, the assignee on Telegram).
+
+The assignee is the only notion of who has a proposal. `Proposal.taken_by` (free text,
+from the staff group's "take it" before staff accounts were linked to Telegram) is kept
+for the proposals taken that way, until their assignment first changes.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class Assignment:
 
     done: bool
     assignee: StaffUser | None
+    event: ProposalEvent | None = None
+    """The history's new event, when the assignment changed."""
 
 
 async def assign(
@@ -64,28 +71,31 @@ async def assign(
                 assignee_id=target,
                 assigned_at=now if assignee is not None else None,
                 assignee_seen_at=now if assignee is not None and assignee.email == actor else None,
+                taken_by=None,
+                taken_at=None,
             )
             .returning(Proposal.id)
             .execution_options(synchronize_session=False)
         )
         changed = result.scalar_one_or_none() is not None
-    await session.refresh(proposal, ["assignee_id", "assigned_at", "assignee_seen_at"])
+    await session.refresh(
+        proposal, ["assignee_id", "assigned_at", "assignee_seen_at", "taken_by", "taken_at"]
+    )
     if not changed:
         holder = None
         if proposal.assignee_id is not None:
             holder = await session.get(StaffUser, proposal.assignee_id)
         return Assignment(proposal.assignee_id == target and target == expected, holder)
-    session.add(
-        ProposalEvent(
-            proposal_id=proposal.id,
-            created_at=now,
-            actor=actor,
-            kind="assigned" if assignee is not None else "unassigned",
-            text=assignee.email if assignee is not None else None,
-        )
+    event = ProposalEvent(
+        proposal_id=proposal.id,
+        created_at=now,
+        actor=actor,
+        kind="assigned" if assignee is not None else "unassigned",
+        text=assignee.email if assignee is not None else None,
     )
+    session.add(event)
     await session.flush()
-    return Assignment(True, assignee)
+    return Assignment(True, assignee, event)
 
 
 async def mark_seen(
@@ -162,10 +172,9 @@ def _candidates(proposal: Proposal) -> Sequence[tuple[str, str]]:
     return found
 
 
-async def assign_by_rules(
-    session: AsyncSession, proposal: Proposal, now: datetime | None = None
-) -> StaffUser | None:
-    """Assign a new proposal by the first rule that fits it; the staff member, or None."""
+async def rule_assignee(session: AsyncSession, proposal: Proposal) -> StaffUser | None:
+    """The staff member of the first rule that fits a new proposal, or None
+    (`bot.services.assignment.assign_by_rules` gives it to them)."""
     candidates = _candidates(proposal)
     if not candidates:
         return None
@@ -181,8 +190,5 @@ async def assign_by_rules(
     for key in candidates:
         staff = by_key.get(key)
         if staff is not None:
-            outcome = await assign(
-                session, proposal, staff, actor=RULES_ACTOR, expected=None, now=now
-            )
-            return outcome.assignee if outcome.done else None
+            return staff
     return None

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.assignment import assign_by_rules
 from storage.clock import BRUSSELS, utcnow
 from storage.database import dialect_insert
 from storage.inbox import forget_chat
@@ -110,7 +109,10 @@ async def submit_proposal(
     now: datetime | None = None,
     matches: Sequence[NewMatch] = (),
 ) -> tuple[Proposal, bool]:
-    """Store the proposal once per submission key; returns it and whether it is new."""
+    """Store the proposal once per submission key; returns it and whether it is new.
+
+    The assignment rules are the caller's to apply (`bot.services.assignment.assign_by_rules`,
+    which tells the assignee)."""
     existing = (
         await session.execute(select(Proposal).where(Proposal.submission_key == new.submission_key))
     ).scalar_one_or_none()
@@ -153,7 +155,6 @@ async def submit_proposal(
             to_status="submitted",
         )
     )
-    await assign_by_rules(session, proposal, now)
     return proposal, True
 
 

@@ -1,7 +1,17 @@
-"""Staff users of the back-office: accounts, roles and their language."""
+"""Staff users of the back-office: accounts, roles, their language and their Telegram link.
+
+A staff member links their Telegram account from the back-office with a one-time link (the
+bot's deep link `/start staff-<token>`): a random token whose SHA-256 alone is stored,
+valid for `LINK_HOURS` hours and usable once; asking for a new link makes the earlier
+unused ones unusable. One Telegram account links at most one staff account (unique).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -18,10 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.clock import utcnow
-from storage.models import StaffUser
+from storage.models import StaffLinkToken, StaffUser
 
 ROLES: tuple[str, ...] = ("admin", "reviewer")
 STAFF_LANGUAGES: tuple[str, ...] = ("fr", "nl", "en")
+LINK_HOURS = 24
+LINK_TOKEN_BYTES = 18
+"""24 URL-safe characters: with "staff-" well under Telegram's 64 for a start parameter."""
 
 
 class StaffExists(Exception):
@@ -121,9 +134,7 @@ async def _check_change(session: AsyncSession, staff_id: int, actor_id: int) -> 
         raise StaffRuleError("not_admin")
     if staff_id == actor_id:
         raise StaffRuleError("self")
-    target = admins.get(staff_id) or await session.get(
-        StaffUser, staff_id, with_for_update=True
-    )
+    target = admins.get(staff_id) or await session.get(StaffUser, staff_id, with_for_update=True)
     if target is None:
         raise StaffRuleError("not_found")
     return target
@@ -194,3 +205,109 @@ def _rowcount(result: Result[Any]) -> int:
 async def admin_count(session: AsyncSession) -> int:
     query = select(func.count()).select_from(StaffUser).where(StaffUser.role == "admin")
     return int((await session.execute(query)).scalar_one())
+
+
+# ------------------------------------------------------------------ the Telegram link
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_link_token(
+    session: AsyncSession, staff: StaffUser, now: datetime | None = None
+) -> str:
+    """A new one-time token linking a Telegram account to `staff`; only its hash is
+    stored. The staff member's earlier unused tokens are deleted (only the newest link
+    shown works). Returns the token."""
+    moment = now or utcnow()
+    await session.execute(
+        delete(StaffLinkToken)
+        .where(StaffLinkToken.staff_id == staff.id)
+        .where(StaffLinkToken.used_at.is_(None))
+    )
+    token = secrets.token_urlsafe(LINK_TOKEN_BYTES)
+    session.add(
+        StaffLinkToken(
+            staff_id=staff.id,
+            token_hash=_hash(token),
+            created_at=moment,
+            expires_at=moment + timedelta(hours=LINK_HOURS),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def pending_link_until(
+    session: AsyncSession, staff_id: int, now: datetime | None = None
+) -> datetime | None:
+    """Until when the staff member's newest unused link works; None when there is none."""
+    query = (
+        select(func.max(StaffLinkToken.expires_at))
+        .where(StaffLinkToken.staff_id == staff_id)
+        .where(StaffLinkToken.used_at.is_(None))
+        .where(StaffLinkToken.expires_at > (now or utcnow()))
+    )
+    return cast(datetime | None, (await session.execute(query)).scalar_one())
+
+
+@dataclass(frozen=True)
+class StaffLinkOutcome:
+    status: str
+    """linked, unknown, expired, used, or other_staff (this Telegram account is already
+    linked to another staff account)."""
+    staff: StaffUser | None = None
+
+
+async def link_staff(
+    session: AsyncSession, token: str, telegram_user_id: int, now: datetime | None = None
+) -> StaffLinkOutcome:
+    """Use a link token: link the Telegram account to its staff account, replacing the
+    account's earlier Telegram link. Opening a used link again from the Telegram account it
+    linked says "linked" again. Does not commit."""
+    moment = now or utcnow()
+    link = (
+        await session.execute(
+            select(StaffLinkToken)
+            .where(StaffLinkToken.token_hash == _hash(token))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if link is None:
+        return StaffLinkOutcome("unknown")
+    staff = await session.get(StaffUser, link.staff_id, with_for_update=True)
+    if staff is None:  # pragma: no cover - the token goes with its account (cascade)
+        return StaffLinkOutcome("unknown")
+    if link.used_at is not None:
+        same = staff.telegram_user_id == telegram_user_id
+        return StaffLinkOutcome("linked" if same else "used", staff if same else None)
+    if moment >= link.expires_at:
+        return StaffLinkOutcome("expired")
+    current = await staff_by_telegram(session, telegram_user_id)
+    if current is not None and current.id != staff.id:
+        return StaffLinkOutcome("other_staff", current)
+    link.used_at = moment
+    staff.telegram_user_id = telegram_user_id
+    staff.telegram_linked_at = moment
+    await session.flush()
+    return StaffLinkOutcome("linked", staff)
+
+
+async def unlink_staff(session: AsyncSession, staff_id: int) -> bool:
+    """Forget the staff member's Telegram account; False when none was linked."""
+    result = await session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == staff_id, StaffUser.telegram_user_id.is_not(None))
+        .values(telegram_user_id=None, telegram_linked_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def staff_by_telegram(session: AsyncSession, telegram_user_id: int) -> StaffUser | None:
+    """The staff account linked to this Telegram account, if any."""
+    result = await session.execute(
+        select(StaffUser).where(StaffUser.telegram_user_id == telegram_user_id)
+    )
+    return result.scalar_one_or_none()

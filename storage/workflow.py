@@ -121,28 +121,6 @@ async def attach_citizen_reply(
     return proposal
 
 
-async def take_proposal(
-    session: AsyncSession, reference: str, taker: str, now: datetime | None = None
-) -> tuple[Proposal | None, bool]:
-    """Record who takes the proposal in hand; the first one wins.
-
-    Returns the proposal (None if unknown) and whether `taker` took it now.
-    """
-    proposal = (
-        await session.execute(
-            select(Proposal).where(Proposal.reference == reference).with_for_update()
-        )
-    ).scalar_one_or_none()
-    if proposal is None or proposal.taken_by is not None:
-        return proposal, False
-    now = now or utcnow()
-    proposal.taken_by = taker
-    proposal.taken_at = now
-    session.add(_event(proposal, now, taker, "taken"))
-    await session.flush()
-    return proposal, True
-
-
 async def withdraw_proposal(
     session: AsyncSession, telegram_user_id: int, reference: str, now: datetime | None = None
 ) -> tuple[Proposal, ProposalEvent] | None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.announcements import Announcer
+from bot.services.assignment import assign_by_rules
 from storage.models import Citizen, Proposal
 from storage.proposals import NewMatch, NewProposal, get_or_create_citizen, submit_proposal
 
@@ -57,17 +59,21 @@ async def make_proposal(
     now: datetime | None = None,
     prefix: str = "BXL",
     matches: Sequence[NewMatch] = (),
+    announcer: Announcer | None = None,
     **fields: Any,
 ) -> Proposal:
     """Submit `new_proposal(**fields)` for `citizen` (a new citizen, speaking the
     proposal's language, when none is given) and return the stored proposal.
 
     `now` is the submission time (by default the clock's), `prefix` the reference's
-    prefix, `matches` the initiatives and proposals found close to it, best first."""
+    prefix, `matches` the initiatives and proposals found close to it, best first,
+    `announcer` what tells the assignee of a rule (by default: no staff group)."""
     new = new_proposal(**fields)
     if citizen is None:
         citizen = await make_citizen(session, language=new.language)
-    proposal, _created = await submit_proposal(
+    proposal, created = await submit_proposal(
         session, citizen, new, prefix, now=now, matches=matches
     )
+    if created:  # as the bot does: the assignment rules apply at once
+        await assign_by_rules(session, proposal, announcer or Announcer(), now)
     return proposal

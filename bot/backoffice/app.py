@@ -286,6 +286,6 @@ def create_app(
     add_inbox_routes(app)
     add_outbox_routes(app)
     add_metrics_routes(app, metrics_token)
-    add_coach_routes(app, bot_username)  # bot_username: for the coaches' invitation links
+    add_coach_routes(app, bot_username)  # bot_username: coach invitations, staff Telegram links
     app.router.add_static("/static/", HERE / "static", name="static", append_version=False)
     return app

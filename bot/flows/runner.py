@@ -44,7 +44,7 @@ from bot.services.coaching import CoachServices
 from bot.services.duplicates import ask_to_join, is_join
 from bot.services.matcher import Matcher
 from bot.services.retention import NO_POLICY, DataPolicy
-from bot.services.staff_take import TakeResult, take
+from bot.services.staff_take import TakeResult, is_staff_link, link_telegram, take
 from bot.text.i18n import Translator, language_from_telegram
 from matching.themes import prepare as prepare_themes
 from storage.conversations import ConversationStore
@@ -191,8 +191,13 @@ class Runner:
                 or self.default_language
             )
             joining = inp.kind is InputKind.BUTTON and is_join(inp.text)
+            staff_link = (
+                self.coach is not None  # not in the preview bot, like coach links
+                and inp.kind is InputKind.COMMAND
+                and is_staff_link(inp.text, inp.argument)
+            )
             coach = None
-            if self.coach is not None and not joining:
+            if self.coach is not None and not joining and not staff_link:
                 coach = await self.coach.handle(
                     CoachServices(session),
                     user_id=sender.user_id,
@@ -206,6 +211,9 @@ class Runner:
                 joined = await ask_to_join(session, sender.user_id, inp.text, language)
                 replies = [Reply(joined.text)] if joined.text else []
                 result = Result(replies=replies, close_pressed=True, toast=joined.toast)
+            elif staff_link:  # a staff member links Telegram: the conversation is left as it is
+                text = await link_telegram(session, inp.argument, sender.user_id, language)
+                result = Result(replies=[Reply(text)])
             elif coach is not None:  # a coach matter: the citizen conversation is left as it is
                 result = Result(
                     replies=coach.replies,
@@ -230,19 +238,15 @@ class Runner:
                 await record_result(session, update, result.to_payload())
         return result
 
-    async def take_for_staff(self, chat_id: int, data: str, taker: str) -> TakeResult | None:
+    async def take_for_staff(
+        self, chat_id: int, data: str, telegram_user_id: int
+    ) -> TakeResult | None:
         """A "take it" press in the staff group; None when the chat is not that group."""
         announcer = self.announcer
         if announcer.staff_chat_id is None or chat_id != announcer.staff_chat_id:
             return None
         async with self.store.transaction() as session:
-            return await take(
-                session,
-                data,
-                taker,
-                language=announcer.staff_language,
-                back_office_url=announcer.back_office_url,
-            )
+            return await take(session, data, telegram_user_id, announcer=announcer)
 
     async def _run(
         self, conversation: Conversation, sender: Sender, inp: Input, services: ChatServices

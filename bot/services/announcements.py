@@ -1,5 +1,6 @@
-"""What a submission or a status change tells others, written to the outbox in the same
-transaction: the staff Telegram group, the external back-office (webhook) and the coaches.
+"""What a submission, a status change or an assignment tells others, written to the outbox
+in the same transaction: the staff Telegram group, the external back-office (webhook) and the
+coaches.
 
 Test proposals (made from the back-office's preview page) announce nothing.
 """
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services.coach_alerts import enqueue_coach_alerts, withdraw_alerts
 from bot.text.proposal_data import proposal_record
 from bot.text.staff_summary import staff_summary, take_buttons
-from storage.models import Proposal, ProposalEvent
+from storage.models import Proposal, ProposalEvent, StaffUser
 from storage.outbox import enqueue, outbox_row
 from storage.proposals import matched_initiative_names
 
@@ -39,7 +40,9 @@ class Announcer:
                 chat_id=self.staff_chat_id,
                 payload={
                     "text": await self._staff_text(session, proposal),
-                    "buttons": take_buttons(proposal, self.staff_language),
+                    "buttons": take_buttons(
+                        proposal, self.staff_language, await _assignee_email(session, proposal)
+                    ),
                 },
                 dedupe_key=f"staff:new:{proposal.id}",
             )
@@ -65,6 +68,30 @@ class Announcer:
                 session, proposal, "proposal.status_changed", f"event:{event.id}", change
             )
 
+    async def assignment_changed(
+        self, session: AsyncSession, proposal: Proposal, event: ProposalEvent
+    ) -> None:
+        """The staff group's message says who has the proposal now, with the "take it"
+        button again when nobody has it (`event`: the assignment's, for the dedupe key)."""
+        if proposal.is_test:
+            return
+        staff_message = await outbox_row(session, f"staff:new:{proposal.id}")
+        if staff_message is None or staff_message.chat_id is None:
+            return  # no staff group, or not announced yet (rules apply before)
+        await enqueue(
+            session,
+            kind="telegram_edit",
+            chat_id=staff_message.chat_id,
+            payload={
+                "edit_of": staff_message.id,
+                "text": await self._staff_text(session, proposal),
+                "buttons": take_buttons(
+                    proposal, self.staff_language, await _assignee_email(session, proposal)
+                ),
+            },
+            dedupe_key=f"staff:assignment:{event.id}",
+        )
+
     async def anonymised(self, session: AsyncSession, proposal: Proposal) -> None:
         """The citizen erased their data: the external back-office, which received their
         contact details with the proposal, is told to erase them too (GDPR art. 19)."""
@@ -89,7 +116,13 @@ class Announcer:
 
     async def _staff_text(self, session: AsyncSession, proposal: Proposal) -> str:
         matched = await matched_initiative_names(session, proposal.id)
-        return staff_summary(proposal, self.staff_language, self.back_office_url, matched)
+        return staff_summary(
+            proposal,
+            self.staff_language,
+            self.back_office_url,
+            matched,
+            await _assignee_email(session, proposal),
+        )
 
     async def _push(
         self,
@@ -112,3 +145,10 @@ class Announcer:
             payload={"event": event, "body": body},
             dedupe_key=f"webhook:{key}",
         )
+
+
+async def _assignee_email(session: AsyncSession, proposal: Proposal) -> str | None:
+    if proposal.assignee_id is None:
+        return None
+    staff = await session.get(StaffUser, proposal.assignee_id)
+    return staff.email if staff is not None else None

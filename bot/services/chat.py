@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.announcements import Announcer
+from bot.services.assignment import assign_by_rules
 from bot.services.matcher import Matcher, Similar
 from bot.services.retention import NO_POLICY, DataPolicy
 from bot.text.my_data import Sharing, data_copy
@@ -78,6 +79,7 @@ class ChatServices:
             self.session, citizen, new, self.reference_prefix, matches=matches
         )
         if created:
+            await assign_by_rules(self.session, proposal, self.announcer)
             await self.announcer.proposal_submitted(self.session, proposal)
         self.matcher.invalidate()
         return proposal.reference

@@ -121,23 +121,15 @@ class TelegramFrontend:
         await self._process(update, context, Input(InputKind.BUTTON, query.data or ""))
 
     async def on_staff_take(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """ "Take it" under a new proposal in the staff group: the first one to press wins."""
+        """ "Take it" under a new proposal in the staff group: the presser's staff account gets
+        it if nobody has it. The message itself is edited through the outbox, as for a change
+        made in the back-office."""
         query, chat, user = update.callback_query, update.effective_chat, update.effective_user
         assert query is not None and chat is not None
-        taker = "?"
+        result = None
         if user is not None:
-            taker = user.full_name + (f" (@{user.username})" if user.username else "")
-        result = await self.runner.take_for_staff(chat.id, query.data or "", taker)
-        if result is None:
-            await _answer(query, None)
-            return
-        await _answer(query, result.toast)
-        if result.text is not None and isinstance(query.message, Message):
-            try:
-                await query.message.edit_text(result.text, reply_markup=None)
-            except BadRequest as error:
-                if "not modified" not in str(error):
-                    raise
+            result = await self.runner.take_for_staff(chat.id, query.data or "", user.id)
+        await _answer(query, result.toast if result is not None else None)
 
     async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot only talks in private chats; in a group it says so, briefly."""

@@ -30,7 +30,7 @@ from storage.models.proposals import (
     ReferenceCounter,
 )
 from storage.models.saved_filters import SavedFilter
-from storage.models.staff import StaffSession, StaffUser
+from storage.models.staff import StaffLinkToken, StaffSession, StaffUser
 
 __all__ = [
     "DEAD",
@@ -65,6 +65,7 @@ __all__ = [
     "ProposalMatch",
     "ReferenceCounter",
     "SavedFilter",
+    "StaffLinkToken",
     "StaffSession",
     "StaffUser",
     "UTCDateTime",

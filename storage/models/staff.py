@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.clock import utcnow
@@ -27,6 +27,27 @@ class StaffUser(Base):
     language: Mapped[str] = mapped_column(String(2), default="fr")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    """The Telegram account linked by the staff member (storage.staff_link): their "take it"
+    in the staff group assigns to them, and they are told privately of what others give
+    them. A private chat's id is its user's id, so this is also where to write to them."""
+    telegram_linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffLinkToken(Base):
+    """A one-time link that ties a Telegram account to a staff account: the bot's deep link
+    `/start staff-<token>`. Only the token's SHA-256 is stored, as for coach invitations."""
+
+    __tablename__ = "staff_link_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StaffSession(Base):

@@ -151,8 +151,16 @@ def _schemas() -> dict[str, Any]:
     detail = {
         **proposal,
         "updated_at": _TIME,
-        "taken_by": _nullable("string", "Who took the proposal in the staff group."),
-        "taken_at": _nullable("string", format="date-time"),
+        "taken_by": _nullable(
+            "string",
+            "Who has the proposal: the e-mail address of the staff member it is assigned to "
+            "(from the back-office, the staff group's “take it” or a rule). For a proposal "
+            "taken in the staff group before staff accounts were linked to Telegram and not "
+            "assigned since: the Telegram name kept then.",
+        ),
+        "taken_at": _nullable(
+            "string", "When it was assigned (or taken, as above).", format="date-time"
+        ),
         "anonymised_at": _nullable(
             "string", "When the citizen's data was erased.", format="date-time"
         ),

@@ -38,6 +38,7 @@ from storage.api_tokens import authenticate_api_token
 from storage.clock import BRUSSELS
 from storage.models import Proposal, ProposalMatch
 from storage.review import ProposalFilters, proposal_detail, search_proposals
+from storage.staff import staff_by_id
 
 API_PREFIX = "/api/v1/"
 LIST_PARAMETERS = frozenset(
@@ -245,13 +246,18 @@ def _match(match: ProposalMatch, t: Translator) -> dict[str, Any]:
     }
 
 
-def proposal_json(proposal: Proposal, t: Translator) -> dict[str, Any]:
-    """The export record, then what only one proposal's page shows (from `proposal_detail`)."""
+def proposal_json(proposal: Proposal, t: Translator, assignee: str | None = None) -> dict[str, Any]:
+    """The export record, then what only one proposal's page shows (from `proposal_detail`).
+
+    `taken_by` and `taken_at` (kept for the API's clients) say who has the proposal and
+    since when: the assignee's e-mail address (`assignee`) and when it was assigned; for a
+    proposal taken in the staff group before staff accounts were linked to Telegram and not
+    assigned since, the name and time kept then."""
     return {
         **proposal_record(proposal, t.language),
         "updated_at": _time(proposal.updated_at),
-        "taken_by": proposal.taken_by,
-        "taken_at": _time(proposal.taken_at),
+        "taken_by": assignee or proposal.taken_by,
+        "taken_at": _time(proposal.assigned_at if assignee else proposal.taken_at),
         "anonymised_at": _time(proposal.anonymised_at),
         "matches": [_match(match, t) for match in proposal.matches],
         "events": [
@@ -275,7 +281,11 @@ async def get_proposal(request: web.Request) -> web.Response:
         proposal = await proposal_detail(db, request.match_info["reference"])
         if proposal is None:
             raise ApiError(404, "not_found", N_("There is no proposal with this reference."))
-        return _json(proposal_json(proposal, t))
+        assignee = None
+        if proposal.assignee_id is not None:
+            staff = await staff_by_id(db, proposal.assignee_id)
+            assignee = staff.email if staff is not None else None
+        return _json(proposal_json(proposal, t, assignee))
 
 
 async def openapi(request: web.Request) -> web.Response:

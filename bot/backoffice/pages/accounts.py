@@ -78,6 +78,9 @@ async def _staff_page(
             "language": LANGUAGE_NAMES.get(person.language, person.language),
             "created": t.date(person.created_at),
             "last_login": t.datetime(person.last_login_at) if person.last_login_at else "—",
+            "telegram": t.datetime(person.telegram_linked_at)
+            if person.telegram_linked_at
+            else None,
             "is_me": person.id == me.id,
             "sessions": sessions.get(person.id, 0),
         }

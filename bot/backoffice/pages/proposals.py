@@ -47,6 +47,7 @@ from bot.backoffice.pages.duplicates import duplicate_context
 from bot.backoffice.pages.evaluation import evaluation_context
 from bot.backoffice.pages.review_templates import review_templates_context
 from bot.backoffice.waiting import Waits
+from bot.services.assignment import change_assignment
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.labels import ACTOR_KINDS
@@ -57,7 +58,7 @@ from matching.calls import all_calls
 from matching.communes import sorted_for_language
 from matching.similar import strength
 from matching.themes import theme_ids, theme_label
-from storage.assignment import RULES_ACTOR, assign, mark_seen, new_for
+from storage.assignment import RULES_ACTOR, mark_seen, new_for
 from storage.models import Proposal, StaffUser
 from storage.retention import RetentionPolicy, decided_at
 from storage.review import (
@@ -767,8 +768,13 @@ async def assign_proposal(request: web.Request) -> web.StreamResponse:
             assignee = await staff_by_id(db, int(wanted))
             if assignee is None:
                 return await error_page(request, 400, N_("This staff account no longer exists."))
-        outcome = await assign(
-            db, proposal, assignee, actor=me.email, expected=int(expected) if expected else None
+        outcome = await change_assignment(
+            db,
+            proposal,
+            assignee,
+            actor=me.email,
+            expected=int(expected) if expected else None,
+            announcer=request.app[ANNOUNCER],
         )
     if not outcome.done:
         raise web.HTTPSeeOther(f"/proposals/{reference}?assign=conflict#assignment")
