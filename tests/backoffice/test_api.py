@@ -23,6 +23,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.response.exceptions import InvalidData, MissingRequiredHeader
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backoffice.api.openapi import openapi_document
@@ -36,10 +37,11 @@ from storage.api_tokens import (
     list_api_tokens,
     revoke_api_token,
 )
+from storage.assignment import assign
 from storage.database import create_sessionmaker
 from storage.models import Initiative, Proposal
 from storage.proposals import NewMatch
-from storage.staff import add_staff
+from storage.staff import add_staff, staff_by_email
 from storage.workflow import review
 from tests.factories import make_citizen, make_proposal
 
@@ -548,3 +550,19 @@ async def test_a_change_in_the_database_shows_at_once(
         assert proposal is not None
         proposal.status = "rejected"
     assert await api.references({"status": "rejected"}) == [P1]
+
+
+async def test_taken_by_reports_the_assignee(
+    api: Api, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """`taken_by` is kept for the API's clients: it names whoever the proposal is assigned
+    to (the legacy name of the staff group's "take it" only until an assignment)."""
+    async with sessions() as session, session.begin():
+        proposal = (
+            await session.execute(select(Proposal).where(Proposal.reference == P2))
+        ).scalar_one()
+        me = await staff_by_email(session, STAFF[0])
+        moment = datetime(2026, 3, 12, 9, tzinfo=UTC)
+        await assign(session, proposal, me, actor=STAFF[0], expected=None, now=moment)
+    body = (await api.call(f"/api/v1/proposals/{P2}")).body
+    assert body["taken_by"] == STAFF[0] and body["taken_at"] == "2026-03-12T10:00:00+01:00"

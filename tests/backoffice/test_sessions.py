@@ -1,8 +1,10 @@
 """Back-office sessions kept on the server: signing out, ending sessions, idling, the
-cookie, and the sign-in throttle per account and per address (behind trusted proxies)."""
+cookie, and the sign-in throttle per account and per address (behind trusted proxies). And
+the same page's Telegram link, with the private message it brings on assignment."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from ipaddress import ip_network
@@ -16,12 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import LoginThrottle, client_address, hash_password
 from bot.runners.settings import load_settings
+from bot.services.announcements import Announcer
 from storage.database import create_sessionmaker
-from storage.models import StaffSession
-from storage.staff import add_staff
+from storage.models import OutboxMessage, StaffSession, StaffUser
+from storage.staff import add_staff, create_link_token, link_staff, staff_by_telegram
 from storage.staff_sessions import end_sessions_of, live_sessions_of, open_staff_session
 from tests.backoffice.support import CSRF_RE, SECRET, login, page
 from tests.clock import TEST_NOW, MovingClock
+from tests.factories import make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
@@ -321,3 +325,101 @@ async def test_an_untrusted_forwarded_for_is_ignored(
 )
 def test_client_address(remote: str | None, forwarded: str | None, expected: str) -> None:
     assert client_address(remote, forwarded, [ip_network("10.0.0.0/8")]) == expected
+
+
+# ------------------------------------------------------------------ the Telegram link
+
+
+async def bot_username() -> str:
+    return "intake_test_bot"
+
+
+async def test_staff_link_their_telegram_account_from_their_sessions_page(
+    sessions: async_sessionmaker[AsyncSession], ids: dict[str, int]
+) -> None:
+    app = make_app(sessions, bot_username=bot_username)
+    async with TestClient(TestServer(app)) as client:
+        assert (await login(client, *REVIEWER)).status == 303
+        body = await page(client, "/sessions")
+        assert 'id="telegram"' in body and "not linked" in body
+        assert "Link my Telegram account" in body and "Unlink" not in body
+        made = await client.post(
+            "/sessions/telegram/link",
+            data={"csrf_token": await csrf(client)},
+            allow_redirects=False,
+        )
+        assert made.status == 303 and made.headers["Location"] == "/sessions#telegram"
+        body = await page(client, "/sessions")
+        found = re.search(r"https://t\.me/intake_test_bot\?start=staff-([\w-]+)", body)
+        assert found is not None and f"/start staff-{found.group(1)}" in body
+        # shown once: afterwards, only until when the link works
+        body = await page(client, "/sessions")
+        assert found.group(1) not in body and "A link made earlier works until" in body
+
+        async with sessions() as db, db.begin():  # the bot, when the link is opened
+            assert (await link_staff(db, found.group(1), 901)).status == "linked"
+        body = await page(client, "/sessions")
+        assert "Your Telegram account is linked (since" in body and "Unlink" in body
+
+        # the administrators' staff page says who linked
+        async with TestClient(TestServer(make_app(sessions))) as admin:
+            assert (await login(admin, *ADMIN)).status == 303
+            staff_page = await page(admin, "/staff")
+            row = staff_page[staff_page.index(REVIEWER[0]) :]
+            assert "linked on" in row[: row.index("</tr>")]
+
+        gone = await client.post(
+            "/sessions/telegram/unlink",
+            data={"csrf_token": await csrf(client)},
+            allow_redirects=False,
+        )
+        assert gone.headers["Location"] == "/sessions?done=unlinked#telegram"
+        body = await page(client, "/sessions?done=unlinked")
+        assert "Your Telegram account is no longer linked." in body
+        async with sessions() as db:
+            assert await staff_by_telegram(db, 901) is None
+            reviewer = await db.get(StaffUser, ids["reviewer"])
+            assert reviewer is not None and reviewer.telegram_user_id is None
+
+
+async def test_without_the_bot_s_username_the_link_has_a_placeholder(
+    browser: TestClient[object, object],
+) -> None:
+    assert (await login(browser, *REVIEWER)).status == 303
+    made = await browser.post("/sessions/telegram/link", data={"csrf_token": await csrf(browser)})
+    body = await made.text()  # the page it leads to
+    assert "https://t.me/&lt;bot username&gt;?start=staff-" in body
+    assert "The bot's username is not known right now" in body
+
+
+async def test_an_assignment_in_the_back_office_tells_the_linked_assignee_privately(
+    sessions: async_sessionmaker[AsyncSession], ids: dict[str, int]
+) -> None:
+    async with sessions() as db, db.begin():
+        proposal = await make_proposal(db)
+        reference = proposal.reference
+        for name, telegram_id in (("admin", 901), ("reviewer", 902)):
+            account = await db.get(StaffUser, ids[name])
+            assert account is not None
+            await link_staff(db, await create_link_token(db, account), telegram_id)
+    announcer = Announcer(back_office_url="https://intake.example.brussels")
+    app = make_app(sessions, announcer=announcer)
+    async with TestClient(TestServer(app)) as client:
+        assert (await login(client, *ADMIN)).status == 303
+        token = await csrf(client, f"/proposals/{reference}")
+        # the admin gives it to the reviewer, then takes it themselves
+        for wanted, expected in ((str(ids["reviewer"]), ""), ("me", str(ids["reviewer"]))):
+            done = await client.post(
+                f"/proposals/{reference}/assign",
+                data={"csrf_token": token, "assignee": wanted, "expected": expected},
+                allow_redirects=False,
+            )
+            assert done.status == 303 and "conflict" not in done.headers["Location"]
+    async with sessions() as db:
+        rows = list((await db.execute(select(OutboxMessage))).scalars())
+    [private] = rows  # none for the admin who took it: nobody else did it
+    assert private.chat_id == 902
+    assert "Assigned to you by admin@example.brussels." in private.payload["text"]
+    assert (
+        f'href="https://intake.example.brussels/proposals/{reference}"' in private.payload["text"]
+    )
