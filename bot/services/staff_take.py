@@ -122,5 +122,5 @@ async def link_telegram(
         )
         email = staff.email if staff is not None else ""
         text = "⚠️ " + escape(message.format(hours=LINK_HOURS, email=email))
-    hint = t.gettext("To propose an idea for your neighbourhood, send /start.")
+    hint = t.gettext("To propose an idea for a neighbourhood as a citizen, send /start.")
     return f"{text}\n\n{hint}"
