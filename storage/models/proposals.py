@@ -99,7 +99,9 @@ class Proposal(Base):
     waiting_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     """When the citizen last wrote: the submission, or their latest reply."""
     taken_by: Mapped[str | None] = mapped_column(String(200))
-    """Who took the proposal in hand from the staff group's "take it" button."""
+    """Legacy: the Telegram name of who took the proposal with the staff group's "take it"
+    before it assigned (revision 0017). Kept for those proposals until their assignment
+    changes (storage.assignment clears it); the assignee is who has a proposal."""
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("proposals.id", ondelete="SET NULL"), index=True

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,11 +22,11 @@ from bot.backoffice.app import SECURITY_HEADERS, create_app
 from bot.backoffice.auth import LoginThrottle, hash_password, safe_next, verify_password
 from bot.text.i18n import Translator
 from matching.calls import all_calls
+from storage.clock import utcnow
 from storage.database import create_sessionmaker
-from storage.models import Initiative
+from storage.models import Initiative, Proposal, ProposalEvent
 from storage.proposals import NewMatch
 from storage.staff import StaffExists, add_staff, staff_by_email
-from storage.workflow import take_proposal
 from tests.backoffice.support import CSRF_RE, OUR_SCRIPT, SECRET, csrf_of, login, page
 from tests.factories import make_citizen, make_proposal
 
@@ -571,17 +572,29 @@ async def test_detail_page(admin: TestClient[object, object], data: dict[str, st
     assert "by the citizen" in body
 
 
-async def test_who_took_a_proposal_in_the_staff_group_is_shown(
+async def test_who_took_a_proposal_in_the_staff_group_before_it_assigned_is_shown(
     admin: TestClient[object, object],
     data: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    """Before staff accounts were linked to Telegram, the group's "take it" kept a name
+    (`Proposal.taken_by`) and a "taken" event; such proposals still show them."""
     async with sessions.begin() as session:
-        _proposal, took = await take_proposal(session, data["xss"], "Ana <Peeters>")
-        assert took
+        proposal = (
+            await session.execute(select(Proposal).where(Proposal.reference == data["xss"]))
+        ).scalar_one()
+        proposal.taken_by, proposal.taken_at = "Ana <Peeters>", utcnow()
+        session.add(
+            ProposalEvent(
+                proposal_id=proposal.id, created_at=utcnow(), actor="Ana <Peeters>", kind="taken"
+            )
+        )
     body = await page(admin, f"/proposals/{data['xss']}")
     assert "Ana &lt;Peeters&gt;" in body
+    assert "Taken in hand (staff group)" in body
     assert "Taken in hand in the staff group" in body  # the history's event
+    other = await page(admin, f"/proposals/{data['bulk0']}")
+    assert "Taken in hand (staff group)" not in other  # the assignment says who has it
 
 
 async def test_unknown_reference_is_404(admin: TestClient[object, object]) -> None:
