@@ -1,7 +1,7 @@
 """saved filters: named queries of the proposal list, personal or shared with the team
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0015"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
