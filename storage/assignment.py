@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import utcnow
+from storage.duplicates import NOT_A_DUPLICATE
 from storage.models import AssignmentRule, Proposal, ProposalEvent, StaffUser
 from storage.workflow import OPEN_STATUSES
 
@@ -108,13 +109,14 @@ async def mark_seen(
 
 
 async def new_for(session: AsyncSession, staff_id: int) -> int:
-    """How many open proposals were given to this staff member and not opened yet."""
+    """How many open proposals were given to this staff member and not opened yet (those
+    the queue shows: not a duplicate, handled with its original)."""
     query = (
         select(func.count())
         .select_from(Proposal)
         .where(Proposal.assignee_id == staff_id)
         .where(Proposal.assignee_seen_at.is_(None))
-        .where(Proposal.status.in_(OPEN_STATUSES))
+        .where(Proposal.status.in_(OPEN_STATUSES), NOT_A_DUPLICATE)
     )
     return int((await session.execute(query)).scalar_one())
 

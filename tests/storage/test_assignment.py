@@ -21,6 +21,7 @@ from storage.assignment import (
     set_assignment_rule,
 )
 from storage.database import create_engine, create_sessionmaker
+from storage.duplicates import mark_duplicate, unmark_duplicate
 from storage.models import Proposal, ProposalEvent, StaffUser
 from storage.review import ProposalFilters, search_proposals, team_load
 from storage.staff import add_staff
@@ -101,6 +102,12 @@ async def test_a_reassignment_from_a_stale_page_is_refused_and_says_who_has_it(
         assert moved.done and proposal.assignee_id == chloe.id
         assert proposal.assigned_at is not None
         assert await new_for(session, chloe.id) == 1
+        # Marked as a duplicate, it leaves her queue, and so the count of what is new there.
+        original = await make_proposal(session)
+        await mark_duplicate(session, proposal, original.reference, actor=bram.email)
+        assert await new_for(session, chloe.id) == 0
+        await unmark_duplicate(session, proposal, actor=bram.email)
+        assert await new_for(session, chloe.id) == 1
         # Taken by oneself, it is not new.
         mine = await make_proposal(session)
         assert (await assign(session, mine, bram, actor=bram.email, expected=None)).done
@@ -114,6 +121,8 @@ async def test_a_reassignment_from_a_stale_page_is_refused_and_says_who_has_it(
             ("status", "citizen", None),
             ("assigned", "x", "anna@example.be"),
             ("assigned", "bram@example.be", "chloe@example.be"),
+            ("duplicate", "bram@example.be", original.reference),
+            ("not_duplicate", "bram@example.be", original.reference),
             ("unassigned", "chloe@example.be", None),
         ]
 
