@@ -8,6 +8,7 @@ from storage.models.answer_templates import AnswerTemplate
 from storage.models.api_tokens import ApiToken
 from storage.models.assignment import AssignmentRule
 from storage.models.base import Base, JsonType, UTCDateTime
+from storage.models.bulk import BulkAction, BulkActionItem
 from storage.models.coaches import Coach, CoachAlert, CoachFollow, CoachInvite, CoachTake
 from storage.models.evaluation import ProposalEvaluation
 from storage.models.inbox import (
@@ -48,6 +49,8 @@ __all__ = [
     "ApiToken",
     "AssignmentRule",
     "Base",
+    "BulkAction",
+    "BulkActionItem",
     "Citizen",
     "Coach",
     "CoachAlert",
