@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
+    delete,
     exists,
     func,
     or_,
@@ -91,6 +92,37 @@ async def enqueue(
     )
     result = await session.execute(statement)
     return result.scalar_one_or_none() is not None
+
+
+async def hold(session: AsyncSession, dedupe_key: str, until: datetime) -> int | None:
+    """Keep the pending message queued under `dedupe_key` from leaving before `until` (a
+    change that can still be undone); its id, or None when there is none.
+
+    Call it in the transaction that queued the message: no dispatcher has seen it then."""
+    message = await outbox_row(session, dedupe_key)
+    if message is None or message.status != PENDING:
+        return None
+    message.next_attempt_at = max(message.next_attempt_at, until)
+    await session.flush()
+    return message.id
+
+
+async def cancel_unsent(session: AsyncSession, message_ids: Collection[int]) -> list[int]:
+    """Delete those of the messages that did not reach their reader (pending, or dead); the
+    ids of the others that still exist (being sent or sent: the reader may have them).
+
+    The delete re-checks the status row by row, so a message that a dispatcher claims at
+    the same moment is either cancelled or reported as gone out, never both."""
+    if not message_ids:
+        return []
+    ids = list(message_ids)
+    await session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status.in_((PENDING, DEAD)))
+        .execution_options(synchronize_session=False)
+    )
+    left = await session.execute(select(OutboxMessage.id).where(OutboxMessage.id.in_(ids)))
+    return sorted(left.scalars())
 
 
 def _due(now: datetime) -> Any:
