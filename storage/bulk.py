@@ -67,6 +67,16 @@ async def locked_proposals(session: AsyncSession, ids: Collection[int]) -> list[
     return list(rows.scalars())
 
 
+async def proposals_by_reference(
+    session: AsyncSession, references: Collection[str]
+) -> list[Proposal]:
+    """The proposals with these references (unknown ones are left out), in no order."""
+    if not references:
+        return []
+    rows = await session.execute(select(Proposal).where(Proposal.reference.in_(list(references))))
+    return list(rows.scalars())
+
+
 async def last_event_id(session: AsyncSession, proposal_id: int) -> int | None:
     """The newest event of the proposal's history."""
     query = select(func.max(ProposalEvent.id)).where(ProposalEvent.proposal_id == proposal_id)

@@ -38,6 +38,7 @@ from bot.backoffice.pages import proposals
 from bot.backoffice.pages.accounts import add_account_routes
 from bot.backoffice.pages.answer_templates import add_answer_template_routes
 from bot.backoffice.pages.assignment_rules import add_assignment_rule_routes
+from bot.backoffice.pages.bulk import add_bulk_routes
 from bot.backoffice.pages.catalogue import add_catalogue_routes
 from bot.backoffice.pages.coaches import add_coach_routes
 from bot.backoffice.pages.dashboard import add_dashboard_routes
@@ -270,6 +271,7 @@ def create_app(
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     app.on_response_prepare.append(_add_security_headers)
     add_export_routes(app)
+    add_bulk_routes(app)
     add_preview_routes(app)
     add_api_routes(app)
     proposals.add_routes(app)

@@ -63,6 +63,10 @@ from storage.workflow import TRANSITIONS, citizen_chat
 MAX_PROPOSALS = 1000
 """The most proposals one bulk action changes (one transaction)."""
 
+SETTABLE_STATUSES: tuple[str, ...] = ("in_review", "needs_info", "accepted", "rejected")
+"""The statuses a staff member can give (no proposal is put back to "submitted", and only
+the citizen withdraws one)."""
+
 NOT_ALLOWED = "not_allowed"
 ALREADY = "already"
 CONFLICT = "conflict"
@@ -94,7 +98,10 @@ class Applied:
 
 
 class Change(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str:
+        """Its name in the record ("assign", "status")."""
+        ...
 
     def params(self) -> dict[str, Any]:
         """What to record of the change (JSON), for its result page."""

@@ -76,11 +76,15 @@ def csv_cell(value: Any, *, decimal_comma: bool) -> Any:
 
 
 async def export_csv(request: web.Request) -> web.Response:
+    return _csv_response(request, await _rows(request, proposal_values))
+
+
+def _csv_response(request: web.Request, rows: list[dict[str, Any]]) -> web.Response:
     french_or_dutch = translator(request).language in DECIMAL_COMMA_LANGUAGES
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, delimiter=";" if french_or_dutch else ",")
     writer.writeheader()
-    for row in await _rows(request, proposal_values):
+    for row in rows:
         writer.writerow(
             {key: csv_cell(value, decimal_comma=french_or_dutch) for key, value in row.items()}
         )
@@ -196,14 +200,30 @@ def xlsx_workbook(sheets: Sequence[Sheet]) -> bytes:
 
 
 async def export_xlsx(request: web.Request) -> web.Response:
+    return await _xlsx_response(request, await _rows(request, proposal_values))
+
+
+async def _xlsx_response(request: web.Request, rows: list[dict[str, Any]]) -> web.Response:
     t = translator(request)
-    proposals = Sheet(t.gettext("Proposals"), COLUMNS, await _rows(request, proposal_values))
+    proposals = Sheet(t.gettext("Proposals"), COLUMNS, rows)
     body = await asyncio.to_thread(xlsx_workbook, [proposals])
     return web.Response(
         body=body,
         content_type=XLSX_TYPE,
         headers={"Content-Disposition": 'attachment; filename="proposals.xlsx"'},
     )
+
+
+async def export_selection(
+    request: web.Request, proposals: Sequence[Proposal], spreadsheet: str
+) -> web.Response:
+    """The CSV (`spreadsheet` "csv") or XLSX ("xlsx") export of exactly these proposals, in
+    this order: the proposals a staff member ticked in a list (pages.bulk)."""
+    language = translator(request).language
+    rows = [proposal_values(proposal, language) for proposal in proposals]
+    if spreadsheet == "csv":
+        return _csv_response(request, rows)
+    return await _xlsx_response(request, rows)
 
 
 def add_export_routes(app: web.Application) -> None:

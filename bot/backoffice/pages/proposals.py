@@ -48,6 +48,7 @@ from bot.backoffice.pages.evaluation import evaluation_context
 from bot.backoffice.pages.review_templates import review_templates_context
 from bot.backoffice.waiting import Waits
 from bot.services.assignment import change_assignment
+from bot.services.bulk import SETTABLE_STATUSES
 from bot.services.review import apply_review
 from bot.text.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.text.labels import ACTOR_KINDS
@@ -511,6 +512,8 @@ async def proposal_list(request: web.Request) -> web.Response:
             "notices": wanted.notices,
             "saved_filters": saved_filters,
             "list_query": list_query(wanted.params),
+            "bulk_assignees": options["assignees"],
+            "bulk_statuses": [(status, status_label(t, status)) for status in SETTABLE_STATUSES],
         },
     )
 

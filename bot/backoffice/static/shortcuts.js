@@ -26,3 +26,22 @@ document.addEventListener("keydown", (event) => {
     }
   }
 });
+
+// The lists' bulk form: a box in the table's heading ticks (or unticks) every row of the
+// page. Without JavaScript it stays hidden, and the form's "all proposals of this page"
+// does the same.
+const pickAll = document.querySelector("#pick-all");
+if (pickAll) {
+  const rows = [...document.querySelectorAll('input[type="checkbox"][form="bulk"][name="ref"]')];
+  const sync = () => {
+    const ticked = rows.filter((box) => box.checked).length;
+    pickAll.checked = ticked === rows.length;
+    pickAll.indeterminate = ticked > 0 && ticked < rows.length;
+  };
+  pickAll.closest(".pick-all").hidden = false;
+  pickAll.addEventListener("change", () => {
+    for (const box of rows) box.checked = pickAll.checked;
+  });
+  for (const box of rows) box.addEventListener("change", sync);
+  sync();
+}
