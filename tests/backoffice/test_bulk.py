@@ -393,3 +393,22 @@ async def test_staff_change_two_statuses_and_undo_in_a_browser(
         await tab.close()
     finally:
         await server.close()
+
+
+async def test_the_queue_offers_the_same_form_without_the_whole_filter(
+    sam: Client, refs: list[str], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    body = await page(sam, "/")
+    assert f'name="ref" value="{refs[2]}"' in body and f'name="shown" value="{refs[2]}="' in body
+    assert 'value="filter"' not in body and 'name="back" value="/"' in body
+    shown = re.findall(r'name="shown" value="([^"]*)"', body)
+    response = await sam.post(
+        "/proposals/bulk",
+        data=[("csrf_token", _csrf(body)), ("action", "assign"), ("assignee", "me")]
+        + [("scope", "page"), ("back", "/")]
+        + [("shown", value) for value in shown],
+        allow_redirects=False,
+    )
+    result = await page(sam, response.headers["Location"])
+    assert "2 proposals assigned to sam@example.brussels." in result  # the open ones
+    assert '<a href="/">Back to the list</a>' in result
