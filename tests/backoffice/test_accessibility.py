@@ -33,10 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
+from bot.services.announcements import Announcer
+from bot.services.bulk import AssignTo, Target, run_bulk
+from storage.bulk import proposals_by_reference
 from storage.coaches import invite_coach
 from storage.database import create_sessionmaker
 from storage.models import InboxUpdate, Initiative, OutboxMessage
-from storage.staff import add_staff
+from storage.staff import add_staff, staff_by_email
 from tests.backoffice.support import SECRET
 from tests.clock import TEST_NOW
 from tests.e2e.test_e2e import CHROMIUM
@@ -126,7 +129,8 @@ def _message(key: str, status: str, **fields: Any) -> OutboxMessage:
 
 async def _seed(engine: AsyncEngine, language: str) -> tuple[str, dict[str, str]]:
     """An administrator speaking `language`, a proposal in each status (one a test), an
-    initiative, a coach, a dead and a pending message, a message the bot could not handle."""
+    initiative, a coach, a dead and a pending message, a message the bot could not handle,
+    a bulk action."""
     async with create_sessionmaker(engine).begin() as session:
         await add_staff(session, ADMIN[0], hash_password(ADMIN[1]), "admin", language)
         await add_staff(session, "reviewer@example.brussels", hash_password("x" * 16), "reviewer")
@@ -174,7 +178,27 @@ async def _seed(engine: AsyncEngine, language: str) -> tuple[str, dict[str, str]
             ]
         )
         await session.flush()
-        return references[0], {"initiatives": str(initiative.id), "coaches": str(coach.id)}
+        # A bulk action (/proposals/bulk/{id}) with a skipped proposal, which can still be
+        # undone throughout the scan.
+        admin = await staff_by_email(session, ADMIN[0])
+        proposals = await proposals_by_reference(session, references[:2])
+        action = await run_bulk(
+            session,
+            Announcer(),
+            AssignTo(admin),
+            [
+                Target(p.id, shown=True, shown_assignee=None if n else 1)
+                for n, p in enumerate(proposals)
+            ],
+            actor=ADMIN[0],
+            now=TEST_NOW + timedelta(minutes=30),
+        )
+        ids = {
+            "initiatives": str(initiative.id),
+            "coaches": str(coach.id),
+            "proposals": str(action.id),
+        }
+        return references[0], ids
 
 
 @pytest.fixture
