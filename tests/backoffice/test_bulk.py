@@ -27,6 +27,7 @@ from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from storage.staff import add_staff, staff_by_email
 from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.test_accessibility import AXE, PHONE, SIDEWAYS, violations
 from tests.clock import TEST_NOW, MovingClock
 from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_citizen, make_proposal
@@ -412,3 +413,47 @@ async def test_the_queue_offers_the_same_form_without_the_whole_filter(
     result = await page(sam, response.headers["Location"])
     assert "2 proposals assigned to sam@example.brussels." in result  # the open ones
     assert '<a href="/">Back to the list</a>' in result
+
+
+@pytest.mark.slow
+async def test_the_confirmation_reads_well_on_a_phone(
+    browser: Browser, sessions: async_sessionmaker[AsyncSession], refs: list[str]
+) -> None:
+    """A whole filter of more than a few: the confirmation page, at 375 px, with axe-core
+    (not a GET page: the accessibility scan of every page cannot reach it)."""
+    if not AXE.exists():
+        pytest.skip(f"{AXE} is missing: run `npm ci` at the repository's root")
+    async with sessions() as session, session.begin():
+        for _ in range(4):
+            await make_proposal(session)
+    app = create_app(sessions, secret_key=SECRET, default_language="fr")
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        root = str(server.make_url("")).rstrip("/")
+        context = await browser.new_context(viewport=PHONE)
+        await context.add_init_script(script=AXE.read_text(encoding="utf-8"))
+        tab = await context.new_page()
+        await tab.goto(f"{root}/login")
+        await tab.fill("#email", BRAM[0])
+        await tab.fill("#password", BRAM[1])
+        await tab.click("form[action='/login'] button[type=submit]")
+        await tab.wait_for_url(f"{root}/")
+        await tab.goto(f"{root}/proposals")  # the six open ones
+        assert not await tab.evaluate(SIDEWAYS)
+        await tab.get_by_label("All 6 proposals matching this filter").check()
+        await tab.get_by_label("Assign to").select_option("me")
+        await tab.get_by_role("button", name="Assign", exact=True).click()
+        await tab.wait_for_load_state()
+        assert await tab.locator("h1").inner_text() == "Confirm the change"
+        assert "You are about to change 6 proposals." in await tab.locator("main").inner_text()
+        assert await violations(tab) == [] and not await tab.evaluate(SIDEWAYS)
+        await tab.get_by_role("button", name="Change 6 proposals").click()
+        await tab.wait_for_url(re.compile(r"/proposals/bulk/\d+$"))
+        assert await tab.locator("#done-line").inner_text() == (
+            "6 proposals assigned to bram@example.brussels."
+        )
+        assert await violations(tab) == [] and not await tab.evaluate(SIDEWAYS)
+        await context.close()
+    finally:
+        await server.close()
