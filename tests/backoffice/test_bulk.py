@@ -155,7 +155,7 @@ async def test_ticked_proposals_are_assigned_and_the_result_offers_to_undo(
     body = await page(sam, location)
     assert "2 proposals assigned to sam@example.brussels." in body
     assert 'action="' + location + '/undo"' in body and "Undo" in body
-    assert "Possible during " in body
+    assert "Possible for " in body
     for reference in refs[:2]:
         assert await events(sessions, reference) == [("assigned", None, None, SAM[0])]
     assert (await proposal(sessions, refs[2])).assignee_id is None

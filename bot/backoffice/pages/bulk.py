@@ -137,10 +137,10 @@ async def _proposals(
         if total > MAX_PROPOSALS:
             raise FormError(
                 N_(
-                    "A bulk action changes %(num)d proposals at most, and this filter has "
-                    "%(total)d: narrow it."
+                    "A bulk change applies to %(num)s proposals at most, and this filter has "
+                    "%(total)s: narrow it."
                 ),
-                {"num": MAX_PROPOSALS, "total": total},
+                {"num": t.number(MAX_PROPOSALS), "total": t.number(total)},
             )
         return found, {}, True
     references = list(shown) if scope == "page" else [str(r) for r in form.getall("ref", [])]

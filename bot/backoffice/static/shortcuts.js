@@ -28,7 +28,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 // The lists' bulk form: a box in the table's heading ticks (or unticks) every row of the
-// page. Without JavaScript it stays hidden, and the form's "all proposals of this page"
+// page. Without JavaScript it stays hidden, and the form's "all proposals on this page"
 // does the same.
 const pickAll = document.querySelector("#pick-all");
 if (pickAll) {
