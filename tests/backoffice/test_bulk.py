@@ -81,7 +81,8 @@ async def sam(sessions: async_sessionmaker[AsyncSession], refs: list[str]) -> As
 async def bulk(client: Client, **fields: Any) -> tuple[int, str, str]:
     """Send the list's bulk form: (status, the redirect's location or "", the body)."""
     body = await page(client, "/proposals?status=all")
-    data: list[tuple[str, str]] = [("csrf_token", _csrf(body)), ("filter", "status=all")]
+    data: list[tuple[str, str]] = [("csrf_token", _csrf(body))]
+    fields.setdefault("filter", "status=all")
     data += [("shown", value) for value in re.findall(r'name="shown" value="([^"]*)"', body)]
     for name, value in fields.items():
         values = value if isinstance(value, list) else [value]
@@ -457,3 +458,16 @@ async def test_the_confirmation_reads_well_on_a_phone(
         await context.close()
     finally:
         await server.close()
+
+
+async def test_the_export_of_my_proposals_holds_only_mine(sam: Client, refs: list[str]) -> None:
+    """The list's "assigned to me" reaches the export (a whole filter's export is the list's
+    own export)."""
+    await bulk(sam, action="assign", assignee="me", ref=refs[1])
+    status, location, _ = await bulk(
+        sam, action="export_csv", scope="filter", filter="status=all&assignee=me"
+    )
+    assert (status, location) == (303, "/proposals/export.csv?status=all&assignee=me")
+    response = await sam.get(location)
+    rows = list(csv.DictReader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert [row["reference"] for row in rows] == [refs[1]]

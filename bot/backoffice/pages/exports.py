@@ -30,7 +30,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from bot.backoffice.common import translator
-from bot.backoffice.keys import SESSIONMAKER
+from bot.backoffice.keys import SESSIONMAKER, STAFF
 from bot.backoffice.pages.proposals import parse_list_request
 from bot.text.proposal_data import COLUMNS, proposal_record, proposal_values
 from storage.models import Proposal
@@ -44,7 +44,7 @@ async def _rows(
 ) -> list[dict[str, Any]]:
     """The list's proposals under its current filter and sort, each as `record` gives it."""
     t = translator(request)
-    wanted = parse_list_request(request.query, t)
+    wanted = parse_list_request(request.query, t, me=request[STAFF].id)  # "assigned to me"
     async with request.app[SESSIONMAKER]() as db:
         proposals, _total = await search_proposals(
             db, wanted.filters, sort=wanted.sort, page=1, per_page=EXPORT_LIMIT
