@@ -427,6 +427,8 @@ async def test_the_confirmation_reads_well_on_a_phone(
     async with sessions() as session, session.begin():
         for _ in range(4):
             await make_proposal(session)
+        long_name = "marie-christine.vandenberghe-de-schrijver@example.brussels"
+        await add_staff(session, long_name, "not-a-hash", "reviewer")  # in the assignee list
     app = create_app(sessions, secret_key=SECRET, default_language="fr")
     server = TestServer(app)
     await server.start_server()
@@ -442,6 +444,7 @@ async def test_the_confirmation_reads_well_on_a_phone(
         await tab.wait_for_url(f"{root}/")
         await tab.goto(f"{root}/proposals")  # the six open ones
         assert not await tab.evaluate(SIDEWAYS)
+        assert await tab.get_by_label(f"Select {refs[2]}").is_visible()
         await tab.get_by_label("All 6 proposals matching this filter").check()
         await tab.get_by_label("Assign to").select_option("me")
         await tab.get_by_role("button", name="Assign", exact=True).click()
