@@ -237,3 +237,22 @@ async def test_a_proposal_changed_since_is_left_as_it_is(
             .order_by(ProposalEvent.id)
         )
         assert events.all() == [("assigned", ACTOR, ACTOR), ("unassigned", ACTOR, None)]
+
+
+async def test_a_citizen_who_was_told_already_is_told_about_the_undo(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A dispatcher whose clock runs ahead sent the held message: the citizen saw the
+    change, so they are told about the status back, as for any status change."""
+    _anna, _bram, ids = await seed(sessions, "submitted")
+    action_id = await change_status(sessions, ids, "accepted")
+    async with sessions() as session, session.begin():
+        (held,) = await messages(session)
+        held.status, held.sent_at = "sent", TEST_NOW
+    assert await undo(sessions, action_id) is None
+    async with sessions() as session:
+        told = await messages(session)
+        assert [(m.chat_id, m.status) for m in told] == [(7000, "sent"), (7000, "pending")]
+        assert "Status: submitted" not in told[1].payload["text"]  # in the citizen's Dutch
+        assert "ingediend" in told[1].payload["text"]
+        assert await state(session, ids[0]) == ("submitted", None)
