@@ -5,14 +5,13 @@ edited. In a browser too, with axe-core on the new page states."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator, Awaitable
 from html import unescape
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,7 +24,6 @@ from storage.review import proposal_detail
 from storage.staff import add_staff
 from tests.backoffice.support import SECRET, csrf_of, login, page
 from tests.backoffice.test_accessibility import AXE, DESKTOP, PHONE, SIDEWAYS, violations
-from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
@@ -370,18 +368,6 @@ async def test_a_template_that_does_not_fit_is_not_used(
 
 
 # ------------------------------------------------------------------ in a browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists() and not os.environ.get("CI"):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.mark.slow

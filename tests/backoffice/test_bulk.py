@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,7 +15,7 @@ from typing import Any
 import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,7 +28,6 @@ from storage.staff import add_staff, staff_by_email
 from tests.backoffice.support import SECRET, csrf_of, login, page
 from tests.backoffice.test_accessibility import AXE, PHONE, SIDEWAYS, violations
 from tests.clock import TEST_NOW, MovingClock
-from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
@@ -335,18 +333,6 @@ async def test_only_the_author_may_undo(
 
 
 # ------------------------------------------------------------------ in a browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists() and not os.environ.get("CI"):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.mark.slow

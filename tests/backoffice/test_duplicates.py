@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,7 +25,6 @@ from storage.proposals import NewMatch
 from storage.staff import add_staff
 from tests.backoffice.support import SECRET, csrf_of, login, page
 from tests.backoffice.test_accessibility import AXE, DESKTOP, PHONE, SIDEWAYS, violations
-from tests.e2e.test_e2e import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_citizen, make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
@@ -213,18 +212,6 @@ async def test_a_request_to_join_shows_on_both_pages(
 
 
 # ------------------------------------------------------------------ in a browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists() and not os.environ.get("CI"):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.mark.slow
