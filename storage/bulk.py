@@ -95,6 +95,7 @@ def add_item(
     reassigned: bool = False,
     last_event: int | None = None,
     held_outbox_ids: list[int] | None = None,
+    answer_event: int | None = None,
 ) -> BulkActionItem:
     """What the bulk action did to `proposal` (see `BulkActionItem`)."""
     item = BulkActionItem(
@@ -108,6 +109,7 @@ def add_item(
         new_assignee_id=proposal.assignee_id if reassigned else None,
         last_event_id=last_event,
         held_outbox_ids=held_outbox_ids or [],
+        answer_event_id=answer_event,
     )
     session.add(item)
     return item
@@ -221,3 +223,15 @@ async def restore_status(
     proposal.updated_at = now
     await session.flush()
     return event
+
+
+ANSWER_CANCELLED = "answer_cancelled"
+
+
+async def cancel_answer(session: AsyncSession, event_id: int) -> None:
+    """An answer a bulk action wrote, undone before its message left: it stays in the
+    history, as an answer that was never sent (so the citizen's /status and data copy,
+    which show the answers they received, leave it out)."""
+    event = await session.get(ProposalEvent, event_id)
+    if event is not None and event.kind == "answer":
+        event.kind = ANSWER_CANCELLED

@@ -1,8 +1,9 @@
-"""Bulk actions: one change (assign, change the status) made to many proposals at once,
-and its undo within `storage.bulk.UNDO_WINDOW`.
+"""Bulk actions: one change (assign, change the status, answer with a template) made to
+many proposals at once, and its undo within `storage.bulk.UNDO_WINDOW`.
 
-Each proposal is changed through the use case of a single change (`storage.assignment.
-assign`, `bot.services.review.apply_review`), so that its events, outbox messages and
+Each proposal is changed through the use case of a single change (`bot.services.
+assignment.change_assignment`, `bot.services.review.apply_review`), so that its events,
+outbox messages (the staff group's message, the private note to a new assignee) and
 announcements are exactly those of the same change made on its page; a proposal for which
 the change is not possible is skipped and the record says why.
 
@@ -14,16 +15,17 @@ announcements (the external back-office's webhook) leave at once, as for a singl
 an undo is announced to them as the change back.
 
 An undo, only by the staff member who made the action and only within the window, puts
-back each proposal not changed again since: its assignee through `assign` (expected: the
-one the action gave), its status with a status event back (`storage.bulk.restore_status`)
-announced like any status change. The held messages are deleted; the citizen is not told
-about the status back either, since they never saw the change. Only when a held message
-already went out (the window is over for the dispatcher, a clock apart) does the citizen
-get the message about the status back, as for any status change they were told about.
+back each proposal not changed again since: its assignee through `change_assignment`
+(expected: the one the action gave), its status with a status event back
+(`storage.bulk.restore_status`) announced like any status change. The held messages are
+deleted; the citizen is not told about the status back either, since they never saw the
+change, and an answer they never received stays in the history as cancelled
+(`storage.bulk.cancel_answer`). Only when a held message already went out (the window is
+over for the dispatcher, a clock apart) does the citizen get the message about the status
+back, as for any status change they were told about.
 
 A new kind of bulk change is a `Change`: `apply` changes one (locked) proposal and says
-what it did. One that answers each citizen (a template) calls `apply_review` with its
-answer and returns the review's events: its messages are held and undone the same way.
+what it did (`AssignTo`, `SetStatus`, `AnswerWith`).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.announcements import Announcer
+from bot.services.assignment import change_assignment
 from bot.services.review import TOLD_TO_THE_CITIZEN, apply_review, review_key
+from bot.text.answer_templates import answer_from_template
 from bot.text.notices import review_message
-from storage.assignment import assign
 from storage.bulk import (
     CHANGED_SINCE,
     DONE,
@@ -46,6 +49,7 @@ from storage.bulk import (
     UndoRefusal,
     action_items,
     add_item,
+    cancel_answer,
     changed_since,
     claim_undo,
     last_event_id,
@@ -55,7 +59,7 @@ from storage.bulk import (
     undo_deadline,
 )
 from storage.clock import utcnow
-from storage.models import BulkAction, Proposal, ProposalEvent, StaffUser
+from storage.models import AnswerTemplate, BulkAction, Proposal, ProposalEvent, StaffUser
 from storage.outbox import cancel_unsent, enqueue, hold
 from storage.staff import staff_by_id
 from storage.workflow import TRANSITIONS, citizen_chat
@@ -70,8 +74,13 @@ the citizen withdraws one)."""
 NOT_ALLOWED = "not_allowed"
 ALREADY = "already"
 CONFLICT = "conflict"
+OTHER_CALL = "other_call"
+NO_TEXT = "no_text"
+UNREACHABLE = "unreachable"
 """Why a proposal was skipped: the status change is not possible from its status; it
-already was so; its assignee is no longer the one the page showed."""
+already was so; its assignee is no longer the one the page showed; the answer template is
+for another call; it has no text in the citizen's language; the citizen's data was erased
+(nothing can reach them)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,10 @@ class Applied:
     new_status: str | None = None
     reassigned: bool = False
     events: Sequence[ProposalEvent] = field(default_factory=tuple)
+
+    @property
+    def answer_event(self) -> int | None:
+        return next((event.id for event in self.events if event.kind == "answer"), None)
 
 
 class Change(Protocol):
@@ -144,8 +157,14 @@ class AssignTo:
         target = self.assignee.id if self.assignee is not None else None
         if proposal.assignee_id == target:
             return Applied(ALREADY)
-        outcome = await assign(
-            session, proposal, self.assignee, actor=actor, expected=expected_assignee, now=now
+        outcome = await change_assignment(
+            session,
+            proposal,
+            self.assignee,
+            actor=actor,
+            expected=expected_assignee,
+            announcer=announcer,
+            now=now,
         )
         return Applied(DONE, reassigned=True) if outcome.done else Applied(CONFLICT)
 
@@ -178,6 +197,49 @@ class SetStatus:
             session, announcer, proposal, actor=actor, to_status=self.status
         )
         return Applied(DONE, new_status=self.status, events=events)
+
+
+@dataclass(frozen=True)
+class AnswerWith:
+    """Answer each citizen with `template`, filled for their proposal in their language,
+    and give the template's status where the workflow allows it (a template that goes
+    with a status the proposal cannot take is not sent: its words are about that status)."""
+
+    template: AnswerTemplate
+    kind: str = "answer"
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "template": self.template.id,
+            "template_name": self.template.name,
+            "status": self.template.status,
+        }
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        announcer: Announcer,
+        proposal: Proposal,
+        *,
+        actor: str,
+        expected_assignee: int | None,
+        now: datetime,
+    ) -> Applied:
+        template = self.template
+        if template.call_id is not None and template.call_id != proposal.call_id:
+            return Applied(OTHER_CALL)
+        if proposal.citizen_id is None:
+            return Applied(UNREACHABLE)
+        answer = answer_from_template(template, proposal)
+        if answer is None:
+            return Applied(NO_TEXT)
+        to_status = template.status if template.status != proposal.status else None
+        if to_status is not None and to_status not in TRANSITIONS.get(proposal.status, ()):
+            return Applied(NOT_ALLOWED)
+        events = await apply_review(
+            session, announcer, proposal, actor=actor, to_status=to_status, answer=answer
+        )
+        return Applied(DONE, new_status=to_status, events=events)
 
 
 async def _hold_citizen_messages(
@@ -238,6 +300,7 @@ async def run_bulk(
             reassigned=applied.reassigned,
             last_event=await last_event_id(session, proposal.id) if done else None,
             held_outbox_ids=await _hold_citizen_messages(session, applied.events, until),
+            answer_event=applied.answer_event,
         )
     await session.flush()
     return action
@@ -270,13 +333,21 @@ async def undo_bulk(
             previous = None
             if item.previous_assignee_id is not None:
                 previous = await staff_by_id(session, item.previous_assignee_id)
-            outcome = await assign(
-                session, proposal, previous, actor=actor, expected=item.new_assignee_id, now=now
+            outcome = await change_assignment(
+                session,
+                proposal,
+                previous,
+                actor=actor,
+                expected=item.new_assignee_id,
+                announcer=announcer,
+                now=now,
             )
             if not outcome.done:
                 item.undo = CHANGED_SINCE
                 continue
         gone_out = await cancel_unsent(session, item.held_outbox_ids)
+        if item.answer_event_id is not None and not gone_out:
+            await cancel_answer(session, item.answer_event_id)
         if item.new_status is not None:
             event = await restore_status(
                 session, proposal, item.previous_status, actor=actor, now=now

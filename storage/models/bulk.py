@@ -40,7 +40,8 @@ class BulkActionItem(Base):
     status it was given (None: unchanged) and `reassigned` whether its assignee changed
     (to `new_assignee_id`); `last_event_id` is the newest event of its history right after
     the change (a later one means it was changed again); `held_outbox_ids` are the messages
-    to the citizen that wait for the end of the undo window. `undo` is what the undo did:
+    to the citizen that wait for the end of the undo window; `answer_event_id` the answer
+    event it wrote (a template's answer), which an undo marks as never sent. `undo` is what the undo did:
     "undone", or "changed" (it was changed again since: left as it is)."""
 
     __tablename__ = "bulk_action_items"
@@ -64,6 +65,8 @@ class BulkActionItem(Base):
     )
     last_event_id: Mapped[int | None] = mapped_column(Integer)
     held_outbox_ids: Mapped[list[int]] = mapped_column(JsonType, default=list)
+    answer_event_id: Mapped[int | None] = mapped_column(Integer)
+    """The answer to the citizen the action wrote (an answer template), if any."""
     undo: Mapped[str | None] = mapped_column(String(16))
 
     bulk: Mapped[BulkAction] = relationship(back_populates="items")

@@ -16,7 +16,11 @@ from bot.services.announcements import Announcer
 from bot.services.bulk import (
     ALREADY,
     CONFLICT,
+    NO_TEXT,
     NOT_ALLOWED,
+    OTHER_CALL,
+    UNREACHABLE,
+    AnswerWith,
     AssignTo,
     SetStatus,
     Target,
@@ -24,6 +28,7 @@ from bot.services.bulk import (
     undo_bulk,
 )
 from bot.services.review import apply_review
+from storage.answer_templates import save_template
 from storage.assignment import assign
 from storage.bulk import CHANGED_SINCE, DONE, UNDO_WINDOW, UNDONE, action_items
 from storage.database import create_engine, create_sessionmaker
@@ -256,3 +261,92 @@ async def test_a_citizen_who_was_told_already_is_told_about_the_undo(
         assert "Status: submitted" not in told[1].payload["text"]  # in the citizen's Dutch
         assert "ingediend" in told[1].payload["text"]
         assert await state(session, ids[0]) == ("submitted", None)
+
+
+async def test_a_template_answers_each_citizen_in_their_language_and_undo_cancels_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The template's status goes with its answer where the workflow allows it; a proposal
+    of another call, one whose citizen's language the template lacks, one whose citizen
+    erased their data, and one that cannot take the status are skipped. An undo puts the
+    status back and the answers the citizens never received stay as cancelled."""
+    async with sessions() as session, session.begin():
+        anna = await add_staff(session, ACTOR, "not-a-hash", "reviewer")
+        template = await save_template(
+            session,
+            None,
+            name="Accepted",
+            call_id="inspirons_projet",
+            status="accepted",
+            texts={
+                "fr": "Bonjour {first_name}, votre projet {reference} est retenu.",
+                "nl": "Dag {first_name}, je project {reference} is gekozen.",
+            },
+            updated_by=ACTOR,
+        )
+        made: dict[str, Proposal] = {}
+        for name, language, call, contact in (
+            ("fr", "fr", "inspirons_projet", "Sofia Peeters"),
+            ("nl", "nl", "inspirons_projet", None),
+            ("en", "en", "inspirons_projet", "Sam"),
+            ("other_call", "fr", None, "Léa"),
+            ("erased", "fr", "inspirons_projet", "Ana"),
+            ("decided", "nl", "inspirons_projet", "Piet"),
+        ):
+            citizen = await make_citizen(session, language=language)
+            made[name] = await make_proposal(
+                session, citizen, language=language, call_id=call, contact_name=contact
+            )
+        made["decided"].status = "rejected"
+        made["erased"].citizen_id = None
+        action = await run_bulk(
+            session,
+            ANNOUNCER,
+            AnswerWith(template),
+            [Target(p.id) for p in made.values()],
+            actor=anna.email,
+        )
+    async with sessions() as session:
+        outcomes = {p.proposal_id: p.outcome for p, _ in await action_items(session, action.id)}
+        assert [outcomes[p.id] for p in made.values()] == [
+            DONE,
+            DONE,
+            NO_TEXT,
+            OTHER_CALL,
+            UNREACHABLE,
+            NOT_ALLOWED,
+        ]
+        answers = (
+            await session.execute(
+                select(ProposalEvent.proposal_id, ProposalEvent.text).where(
+                    ProposalEvent.kind == "answer"
+                )
+            )
+        ).all()
+        fr, nl = made["fr"], made["nl"]
+        assert sorted(answers) == sorted(
+            [
+                (fr.id, f"Bonjour Sofia, votre projet {fr.reference} est retenu."),
+                (nl.id, f"Dag, je project {nl.reference} is gekozen."),  # no name: no hole
+            ]
+        )
+        assert [await state(session, p.id) for p in (fr, nl)] == [("accepted", None)] * 2
+        held = (await session.execute(select(OutboxMessage))).scalars().all()
+        citizen_texts = [m.payload["text"] for m in held if m.kind == "telegram"]
+        assert len(citizen_texts) == 2
+        assert any("Bonjour Sofia" in text for text in citizen_texts)
+        assert any("Dag, je project" in text for text in citizen_texts)
+
+    async with sessions() as session, session.begin():
+        assert await undo_bulk(session, ANNOUNCER, action.id, actor=anna.email) is None
+    async with sessions() as session:
+        assert [await state(session, p.id) for p in (fr, nl)] == [("submitted", None)] * 2
+        assert await history(session, fr.id) == [
+            ("status", "submitted", "accepted"),
+            ("answer_cancelled", None, None),
+            ("status", "accepted", "submitted"),
+        ]
+        telegram = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "telegram"))
+        ).scalars()
+        assert list(telegram) == []  # nothing reached the citizens

@@ -134,13 +134,14 @@ def _schemas() -> dict[str, Any]:
             "actor": {**_STRING, "description": "A staff e-mail address, or citizen."},
             "kind": {
                 **_STRING,
-                "description": "status, answer (sent to the citizen), note (internal, never "
-                "sent), reply (the citizen's), anonymised, or a later kind.",
+                "description": "status, answer (sent to the citizen), answer_cancelled (a bulk "
+                "answer undone before it was sent), note (internal, never sent), reply (the "
+                "citizen's), anonymised, or a later kind.",
             },
             "internal": {
                 "type": "boolean",
-                "description": "True for internal notes and evaluations: staff-only, never shown "
-                "to citizens.",
+                "description": "True for internal notes, evaluations and cancelled answers: "
+                "staff-only, never shown to citizens.",
             },
             "from_status": _nullable("string"),
             "to_status": _nullable("string"),

@@ -75,8 +75,9 @@ class ApiError(Exception):
 _dumps = partial(json.dumps, ensure_ascii=False)
 
 
-INTERNAL_EVENTS = ("note", "evaluated")
-"""Events staff-only by nature: internal notes and evaluations (never shown to citizens)."""
+INTERNAL_EVENTS = ("note", "evaluated", "answer_cancelled")
+"""Events staff-only by nature: internal notes, evaluations and answers cancelled before
+they were sent (never shown to citizens)."""
 
 
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -1,6 +1,6 @@
-"""Bulk actions from the proposal list: assign, change the status or export the ticked
-proposals, those of the page, or every proposal matching the list's filter; the result
-page, with the undo button while the undo window lasts (bot.services.bulk).
+"""Bulk actions from the lists: assign, change the status, answer with a template or export
+the ticked proposals, those of the page, or every proposal matching the list's filter; the
+result page, with the undo button while the undo window lasts (bot.services.bulk).
 
 The list's form works without JavaScript: each row's checkbox belongs to the form (HTML's
 `form` attribute), and the form carries each shown row's reference with the assignee the
@@ -33,8 +33,12 @@ from bot.services.bulk import (
     ALREADY,
     CONFLICT,
     MAX_PROPOSALS,
+    NO_TEXT,
     NOT_ALLOWED,
+    OTHER_CALL,
     SETTABLE_STATUSES,
+    UNREACHABLE,
+    AnswerWith,
     AssignTo,
     Change,
     SetStatus,
@@ -43,6 +47,7 @@ from bot.services.bulk import (
     undo_bulk,
 )
 from bot.text.i18n import N_, Translator
+from storage.answer_templates import template_by_id
 from storage.bulk import (
     CHANGED_SINCE,
     DONE,
@@ -59,10 +64,10 @@ from storage.staff import all_staff, staff_by_id
 
 CONFIRM_ABOVE = 5
 """A change to a whole filter of more proposals than this asks for a confirmation."""
-CHANGES = ("assign", "status")
+CHANGES = ("assign", "status", "answer")
 EXPORTS = {"export_csv": "csv", "export_xlsx": "xlsx"}
 SCOPES = ("selected", "page", "filter")
-FIELDS = ("action", "scope", "assignee", "status", "filter", "back")
+FIELDS = ("action", "scope", "assignee", "status", "template", "filter", "back")
 """The form's single fields, carried over by the confirmation page."""
 
 REFUSALS = {
@@ -113,6 +118,14 @@ async def _change(db: AsyncSession, form: MultiDictProxy[Any], me: StaffUser) ->
                 return AssignTo(staff)
             raise FormError(N_("This staff account no longer exists."))
         raise FormError(N_("Choose a staff member from the list."))
+    if action == "answer":
+        wanted = str(form.get("template", ""))
+        template = None
+        if wanted.isascii() and wanted.isdigit() and len(wanted) <= 9:
+            template = await template_by_id(db, int(wanted))
+        if template is None:
+            raise FormError(N_("Choose an answer template from the list."))
+        return AnswerWith(template)
     status = str(form.get("status", ""))
     if status not in SETTABLE_STATUSES:
         raise FormError(N_("Choose a status from the list."))
@@ -203,6 +216,10 @@ def _asked(t: Translator, kind: str, params: Mapping[str, Any]) -> str:
         if email is None:
             return t.gettext("Assign to nobody")
         return t.gettext("Assign to %(who)s") % {"who": email}
+    if kind == "answer":
+        return t.gettext("Answer with the template “%(name)s”") % {
+            "name": params.get("template_name")
+        }
     return t.gettext("Change the status to “%(status)s”") % {
         "status": status_label(t, params.get("status"))
     }
@@ -222,6 +239,12 @@ def _done_line(t: Translator, action: BulkAction, count: int) -> str:
             "%(num)d proposals assigned to %(who)s.",
             count,
         ) % {"num": count, "who": email}
+    if action.kind == "answer":
+        return t.ngettext(
+            "%(num)d citizen answered with “%(name)s”.",
+            "%(num)d citizens answered with “%(name)s”.",
+            count,
+        ) % {"num": count, "name": action.params.get("template_name")}
     return t.ngettext(
         "%(num)d proposal changed to the status “%(status)s”.",
         "%(num)d proposals changed to the status “%(status)s”.",
@@ -243,7 +266,16 @@ def _why_skipped(
         return t.gettext("someone else changed its assignment in the meantime (now: %(who)s)") % {
             "who": emails.get(holder, "?") if holder is not None else t.gettext("nobody")
         }
+    if item.outcome in SKIP_REASONS:
+        return t.gettext(SKIP_REASONS[item.outcome])
     return item.outcome
+
+
+SKIP_REASONS = {
+    OTHER_CALL: N_("the template is for another call"),
+    NO_TEXT: N_("the template has no text in the citizen's language"),
+    UNREACHABLE: N_("the citizen's personal data was erased: no answer can reach them"),
+}
 
 
 async def bulk_result(request: web.Request) -> web.Response:

@@ -59,8 +59,9 @@ from matching.calls import all_calls
 from matching.communes import sorted_for_language
 from matching.similar import strength
 from matching.themes import theme_ids, theme_label
+from storage.answer_templates import all_templates
 from storage.assignment import RULES_ACTOR, mark_seen, new_for
-from storage.models import Proposal, StaffUser
+from storage.models import AnswerTemplate, Proposal, StaffUser
 from storage.retention import RetentionPolicy, decided_at
 from storage.review import (
     SORTS,
@@ -102,6 +103,7 @@ EVENT_KINDS = {
     "status": N_("Status change"),
     "anonymised": N_("Personal data erased"),
     "answer": N_("Answer to the citizen"),
+    "answer_cancelled": N_("Answer cancelled before it was sent (bulk change undone)"),
     "note": N_("Internal note"),
     "reply": N_("The citizen's reply"),
     "taken": N_("Taken in hand in the staff group"),
@@ -414,6 +416,32 @@ def column_headers(params: Mapping[str, str], sort: str) -> dict[str, dict[str, 
     return headers
 
 
+def bulk_choices(
+    t: Translator, staff: list[StaffUser], templates: list[AnswerTemplate]
+) -> dict[str, list[tuple[str, str]]]:
+    """What the lists' bulk form (macros.html) offers: the assignees, the statuses staff
+    give, and the answer templates ("name — call (status)")."""
+    return {
+        "bulk_assignees": assignee_options(t, staff),
+        "bulk_statuses": [(status, status_label(t, status)) for status in SETTABLE_STATUSES],
+        "bulk_templates": [
+            (
+                str(template.id),
+                " — ".join(
+                    [
+                        template.name,
+                        call_name(t, template.call_id)
+                        if template.call_id
+                        else t.gettext("Any call"),
+                    ]
+                )
+                + (f" ({status_label(t, template.status)})" if template.status else ""),
+            )
+            for template in templates
+        ],
+    }
+
+
 def status_options(t: Translator) -> list[tuple[str, str]]:
     """The status filter: open proposals (the default), each status in workflow order, all."""
     return [
@@ -463,6 +491,7 @@ async def proposal_list(request: web.Request) -> web.Response:
     async with request.app[SESSIONMAKER]() as db:
         staff = await all_staff(db)
         saved_filters = await saved_filter_links(db, request[STAFF], wanted.params)
+        templates = await all_templates(db)
         proposals, total = await search_proposals(
             db, wanted.filters, sort=wanted.sort, page=wanted.page, per_page=PER_PAGE
         )
@@ -512,8 +541,7 @@ async def proposal_list(request: web.Request) -> web.Response:
             "notices": wanted.notices,
             "saved_filters": saved_filters,
             "list_query": list_query(wanted.params),
-            "bulk_assignees": options["assignees"],
-            "bulk_statuses": [(status, status_label(t, status)) for status in SETTABLE_STATUSES],
+            **bulk_choices(t, staff, templates),
         },
     )
 

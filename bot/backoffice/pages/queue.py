@@ -15,14 +15,13 @@ from bot.backoffice.keys import SESSIONMAKER, STAFF
 from bot.backoffice.pages.proposals import (
     ASSIGNEE_NOBODY,
     PER_PAGE,
-    assignee_options,
+    bulk_choices,
     proposal_row,
     queue_filters,
-    status_label,
 )
 from bot.backoffice.waiting import Waits
-from bot.services.bulk import SETTABLE_STATUSES
 from bot.text.i18n import Translator
+from storage.answer_templates import all_templates
 from storage.review import Load, search_proposals, team_load
 from storage.staff import all_staff
 
@@ -48,6 +47,7 @@ async def queue_page(request: web.Request) -> web.Response:
     filters = queue_filters(me.id)
     async with request.app[SESSIONMAKER]() as db:
         staff = await all_staff(db)
+        templates = await all_templates(db)
         proposals, total = await search_proposals(
             db, filters, sort="waiting", page=page, per_page=PER_PAGE
         )
@@ -68,8 +68,7 @@ async def queue_page(request: web.Request) -> web.Response:
             "delay": waits.delay,
             "loads": [_load_row(t, load, emails, waits) for load in loads],
             "notices": reader.notices,
-            "bulk_assignees": assignee_options(t, staff),
-            "bulk_statuses": [(status, status_label(t, status)) for status in SETTABLE_STATUSES],
+            **bulk_choices(t, staff, templates),
             **pagination("/", {}, page, pages),
         },
     )

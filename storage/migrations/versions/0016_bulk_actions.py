@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("new_assignee_id", sa.Integer(), nullable=True),
         sa.Column("last_event_id", sa.Integer(), nullable=True),
         sa.Column("held_outbox_ids", JSON, nullable=False),
+        sa.Column("answer_event_id", sa.Integer(), nullable=True),
         sa.Column("undo", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
             ["bulk_id"],
