@@ -34,15 +34,16 @@ class BulkAction(Base):
 class BulkActionItem(Base):
     """What a bulk action did to one proposal, and what it was before.
 
-    `outcome` is "done" or why the proposal was skipped ("not_allowed": the status change is
-    not possible from its status; "already": it already was so; "conflict": someone else
-    changed its assignment since the page was shown). For a done item, `new_status` is the
+    `outcome` is "done" or why the proposal was skipped (bot.services.bulk: "not_allowed":
+    the status change is not possible from its status; "already": it already was so;
+    "conflict": someone else changed its assignment since the page was shown; an answer
+    template's "other_call", "no_text", "unreachable"). For a done item, `new_status` is the
     status it was given (None: unchanged) and `reassigned` whether its assignee changed
     (to `new_assignee_id`); `last_event_id` is the newest event of its history right after
     the change (a later one means it was changed again); `held_outbox_ids` are the messages
-    to the citizen that wait for the end of the undo window; `answer_event_id` the answer
-    event it wrote (a template's answer), which an undo marks as never sent. `undo` is what the undo did:
-    "undone", or "changed" (it was changed again since: left as it is)."""
+    to the citizen that wait for the end of the undo window; `answer_event_id` is the
+    answer it wrote (a template's), which an undo marks as never sent. `undo` is what the
+    undo did: "undone", or "changed" (it was changed again since: left as it is)."""
 
     __tablename__ = "bulk_action_items"
 
