@@ -309,7 +309,7 @@ async def test_staff_review_in_a_browser(
             await page.select_option("select[name=theme]", "compost")
             await page.click("form.filters button[type=submit]")
             await page.wait_for_load_state()
-            await page.click(f"text={reference}")
+            await page.get_by_role("link", name=reference, exact=True).click()
             # The page keeps the list's filter, for its previous/next links.
             await page.wait_for_url(
                 re.compile(rf"/proposals/{reference}\?.*theme=compost.*in=list")
