@@ -11,11 +11,12 @@ language. Taking a proposal oneself tells nobody privately. Takes a session, nev
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.announcements import Announcer
-from bot.text.staff_summary import assigned_to_you
+from bot.text.staff_summary import assigned_several_to_you, assigned_to_you
 from storage.assignment import RULES_ACTOR, Assignment, assign, rule_assignee
 from storage.models import Proposal, StaffUser
 from storage.outbox import enqueue
@@ -30,15 +31,17 @@ async def change_assignment(
     expected: int | None,
     announcer: Announcer,
     now: datetime | None = None,
+    tell_assignee: bool = True,
 ) -> Assignment:
     """Give `proposal` to `assignee` (None: to nobody) if it is still with the staff id
-    `expected` (see `storage.assignment.assign`), and tell the staff group and the new
+    `expected` (see `storage.assignment.assign`), and tell the staff group and (unless
+    `tell_assignee` is False: a bulk assignment tells them once, `tell_assigned`) the new
     assignee. `actor`: the e-mail address of whoever acts, or `RULES_ACTOR`."""
     outcome = await assign(session, proposal, assignee, actor=actor, expected=expected, now=now)
     if not outcome.done or outcome.event is None or proposal.is_test:
         return outcome
     await announcer.assignment_changed(session, proposal, outcome.event)
-    if assignee is not None and assignee.email != actor and assignee.telegram_user_id is not None:
+    if tell_assignee and _told(assignee, actor):
         await enqueue(
             session,
             kind="telegram",
@@ -51,6 +54,40 @@ async def change_assignment(
             dedupe_key=f"staff:assigned-to-you:{outcome.event.id}",
         )
     return outcome
+
+
+def _told(assignee: StaffUser | None, actor: str) -> TypeGuard[StaffUser]:
+    """Whether `assignee` hears of an assignment on Telegram: linked, and given it by
+    someone else (or a rule)."""
+    return (
+        assignee is not None and assignee.email != actor and assignee.telegram_user_id is not None
+    )
+
+
+async def tell_assigned(
+    session: AsyncSession,
+    assignee: StaffUser | None,
+    references: list[str],
+    *,
+    actor: str,
+    announcer: Announcer,
+    key: str,
+) -> None:
+    """One private message to `assignee` about the proposals `actor` gave them at once (a
+    bulk assignment; `key`, the outbox key, names it), if they hear of assignments."""
+    if not references or not _told(assignee, actor):
+        return
+    await enqueue(
+        session,
+        kind="telegram",
+        chat_id=assignee.telegram_user_id,
+        payload={
+            "text": assigned_several_to_you(
+                references, assignee.language, announcer.back_office_url, actor
+            )
+        },
+        dedupe_key=key,
+    )
 
 
 async def assign_by_rules(

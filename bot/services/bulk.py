@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.announcements import Announcer
-from bot.services.assignment import change_assignment
+from bot.services.assignment import change_assignment, tell_assigned
 from bot.services.review import TOLD_TO_THE_CITIZEN, apply_review, review_key
 from bot.text.answer_templates import answer_from_template
 from bot.text.notices import review_message
@@ -131,6 +131,19 @@ class Change(Protocol):
         now: datetime,
     ) -> Applied: ...
 
+    async def finish(
+        self,
+        session: AsyncSession,
+        announcer: Announcer,
+        action: BulkAction,
+        changed: list[str],
+        *,
+        actor: str,
+    ) -> None:
+        """Once every proposal was changed: what the whole action tells others once
+        (`changed`: the references it changed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class AssignTo:
@@ -165,8 +178,28 @@ class AssignTo:
             expected=expected_assignee,
             announcer=announcer,
             now=now,
+            tell_assignee=False,
         )
         return Applied(DONE, reassigned=True) if outcome.done else Applied(CONFLICT)
+
+    async def finish(
+        self,
+        session: AsyncSession,
+        announcer: Announcer,
+        action: BulkAction,
+        changed: list[str],
+        *,
+        actor: str,
+    ) -> None:
+        """The new assignee hears of all of them in one message, not one per proposal."""
+        await tell_assigned(
+            session,
+            self.assignee,
+            changed,
+            actor=actor,
+            announcer=announcer,
+            key=f"staff:bulk-assigned:{action.id}",
+        )
 
 
 @dataclass(frozen=True)
@@ -197,6 +230,17 @@ class SetStatus:
             session, announcer, proposal, actor=actor, to_status=self.status
         )
         return Applied(DONE, new_status=self.status, events=events)
+
+    async def finish(
+        self,
+        session: AsyncSession,
+        announcer: Announcer,
+        action: BulkAction,
+        changed: list[str],
+        *,
+        actor: str,
+    ) -> None:
+        """Each citizen was told by their own proposal's review."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +285,17 @@ class AnswerWith:
         )
         return Applied(DONE, new_status=to_status, events=events)
 
+    async def finish(
+        self,
+        session: AsyncSession,
+        announcer: Announcer,
+        action: BulkAction,
+        changed: list[str],
+        *,
+        actor: str,
+    ) -> None:
+        """Each citizen was told by their own proposal's review."""
+
 
 async def _hold_citizen_messages(
     session: AsyncSession, events: Sequence[ProposalEvent], until: datetime
@@ -279,6 +334,7 @@ async def run_bulk(
     )
     until = undo_deadline(action)
     proposals = {p.id: p for p in await locked_proposals(session, [t.proposal_id for t in targets])}
+    changed: list[str] = []
     for target in targets:
         proposal = proposals.get(target.proposal_id)
         if proposal is None:
@@ -289,6 +345,8 @@ async def run_bulk(
             session, announcer, proposal, actor=actor, expected_assignee=expected, now=now
         )
         done = applied.outcome == DONE
+        if done:
+            changed.append(proposal.reference)
         add_item(
             session,
             action,
@@ -302,6 +360,7 @@ async def run_bulk(
             held_outbox_ids=await _hold_citizen_messages(session, applied.events, until),
             answer_event=applied.answer_event,
         )
+    await change.finish(session, announcer, action, changed, actor=actor)
     await session.flush()
     return action
 

@@ -92,3 +92,36 @@ def assigned_to_you(proposal: Proposal, language: str, back_office_url: str, act
             f'<a href="{escape(url)}">' + t.gettext("Open in the back-office") + "</a>",
         ]
     )
+
+
+SHOWN_IN_SUMMARY = 10
+"""The references a bulk assignment's message lists; the others are counted."""
+
+
+def assigned_several_to_you(
+    references: list[str], language: str, back_office_url: str, actor: str
+) -> str:
+    """The one private message to a staff member (linked to Telegram) given several
+    proposals at once by someone else (`actor`, an e-mail address): a bulk assignment."""
+    t = Translator(language)
+    count = len(references)
+    shown = ", ".join(escape(reference) for reference in references[:SHOWN_IN_SUMMARY])
+    if count > SHOWN_IN_SUMMARY:
+        more = count - SHOWN_IN_SUMMARY
+        shown += " " + t.ngettext("and {num} more", "and {num} more", more).format(num=more)
+    url = f"{back_office_url}/"
+    return "\n".join(
+        [
+            "👤 <b>"
+            + t.ngettext(
+                "{num} proposal was assigned to you",
+                "{num} proposals were assigned to you",
+                count,
+            ).format(num=count)
+            + "</b>",
+            shown,
+            escape(t.gettext("Assigned to you by {name}.").format(name=actor)),
+            "",
+            f'<a href="{escape(url)}">' + t.gettext("Open my queue") + "</a>",
+        ]
+    )

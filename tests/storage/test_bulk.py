@@ -350,3 +350,28 @@ async def test_a_template_answers_each_citizen_in_their_language_and_undo_cancel
             await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "telegram"))
         ).scalars()
         assert list(telegram) == []  # nothing reached the citizens
+
+
+async def test_a_bulk_assignment_tells_a_linked_assignee_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Bram linked Telegram: three proposals given to him at once make one private
+    message listing them, not three; taking them oneself tells nobody."""
+    anna, bram, ids = await seed(sessions, "submitted", "submitted", "in_review")
+    async with sessions() as session, session.begin():
+        linked = await session.get(StaffUser, bram.id)
+        assert linked is not None
+        linked.telegram_user_id = 880_001
+        action = await run_bulk(
+            session, ANNOUNCER, AssignTo(linked), [Target(i) for i in ids], actor=anna.email
+        )
+        references = [p.reference for _item, p in await action_items(session, action.id)]
+        await run_bulk(
+            session, ANNOUNCER, AssignTo(anna), [Target(ids[0])], actor=anna.email
+        )  # Anna takes one back herself
+    async with sessions() as session:
+        (told,) = await messages(session)  # nothing for the citizens, one for Bram
+        assert told.chat_id == 880_001
+        text = told.payload["text"]
+        assert "3 propositions vous ont été attribuées" in text  # Bram reads French
+        assert ", ".join(references) in text and anna.email in text

@@ -21,6 +21,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.text.i18n import LOCALE_DIR
+from bot.text.staff_summary import assigned_several_to_you
 
 BOT = Path(__file__).parents[2] / "bot"
 KEYWORDS = {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)}
@@ -172,3 +173,14 @@ def test_avoided_terms(language: str) -> None:
     assert not wrong, f"{language}: see the terminology of the language review:\n" + "\n".join(
         wrong
     )
+
+
+def test_a_bulk_assignment_lists_ten_references_and_counts_the_others() -> None:
+    references = [f"BXL-2026-{n:05d}" for n in range(1, 13)]
+    text = assigned_several_to_you(references, "nl", "https://bo.example", "anna@example.be")
+    assert text.startswith("👤 <b>12 voorstellen werden aan u toegewezen</b>\n")
+    assert "BXL-2026-00010 en nog 2\n" in text and "BXL-2026-00011" not in text
+    assert "Toegewezen door anna@example.be." in text
+    assert '<a href="https://bo.example/">Mijn werklijst openen</a>' in text
+    one = assigned_several_to_you(references[:1], "fr", "https://bo.example", "a@b.be")
+    assert one.startswith("👤 <b>1 proposition vous a été attribuée</b>\nBXL-2026-00001\n")
