@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Page
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.backoffice.app import create_app
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -38,3 +44,24 @@ async def page(client: TestClient[object, object], path: str, status: int = 200)
     body = await response.text()
     assert response.status == status, body
     return body
+
+
+@asynccontextmanager
+async def signed_in(
+    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
+) -> AsyncIterator[TestClient[object, object]]:
+    """A client of a new back-office on `sessions`, signed in as `who` (e-mail, password);
+    the pages come in that staff member's language."""
+    app = create_app(sessions, secret_key=SECRET)
+    async with TestClient(TestServer(app)) as client:
+        assert (await login(client, *who)).status == 303
+        yield client
+
+
+async def sign_in(page: Page, root: str, who: tuple[str, str]) -> None:
+    """Sign in in a browser tab, from the sign-in page to the queue."""
+    await page.goto(f"{root}/login")
+    await page.fill("#email", who[0])
+    await page.fill("#password", who[1])
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{root}/")

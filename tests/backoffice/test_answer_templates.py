@@ -22,7 +22,7 @@ from storage.database import create_sessionmaker
 from storage.models import AnswerTemplate, OutboxMessage
 from storage.review import proposal_detail
 from storage.staff import add_staff
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import SECRET, csrf_of, page, sign_in, signed_in
 from tests.backoffice.test_accessibility import AXE, DESKTOP, PHONE, SIDEWAYS, violations
 from tests.factories import make_proposal
 
@@ -60,20 +60,11 @@ async def refs(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
         return {"nl": dutch.reference, "fr": french.reference}
 
 
-async def signed_in(
-    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
-) -> AsyncIterator[Client]:
-    app = create_app(sessions, secret_key=SECRET, default_language="en")
-    async with TestClient(TestServer(app)) as client:
-        assert (await login(client, *who)).status == 303
-        yield client
-
-
 @pytest.fixture
 async def admin(
     sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, ADMIN):
+    async with signed_in(sessions, ADMIN) as client:
         yield client
 
 
@@ -81,7 +72,7 @@ async def admin(
 async def anna(
     sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, ANNA):
+    async with signed_in(sessions, ANNA) as client:
         yield client
 
 
@@ -381,11 +372,7 @@ async def test_staff_answer_a_dutch_citizen_from_a_template_in_a_browser(
     try:
         root = str(server.make_url("")).rstrip("/")
         tab = await browser.new_page()
-        await tab.goto(f"{root}/login")
-        await tab.fill("#email", ADMIN[0])
-        await tab.fill("#password", ADMIN[1])
-        await tab.click("form[action='/login'] button[type=submit]")
-        await tab.wait_for_url(f"{root}/")
+        await sign_in(tab, root, ADMIN)
         reference = refs["nl"]
         await tab.goto(f"{root}/proposals/{reference}")
 

@@ -7,14 +7,13 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
 from storage.staff import add_staff
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import csrf_of, page, signed_in
 from tests.factories import make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
@@ -39,20 +38,11 @@ async def staff_ids(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int
         return {"admin": admin.id, "anna": anna.id}
 
 
-async def signed_in(
-    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
-) -> AsyncIterator[Client]:
-    app = create_app(sessions, secret_key=SECRET)
-    async with TestClient(TestServer(app)) as client:
-        assert (await login(client, *who)).status == 303
-        yield client
-
-
 @pytest.fixture
 async def admin(
     sessions: async_sessionmaker[AsyncSession], staff_ids: dict[str, int]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, ADMIN):
+    async with signed_in(sessions, ADMIN) as client:
         yield client
 
 
@@ -60,7 +50,7 @@ async def admin(
 async def anna(
     sessions: async_sessionmaker[AsyncSession], staff_ids: dict[str, int]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, ANNA):
+    async with signed_in(sessions, ANNA) as client:
         yield client
 
 

@@ -25,7 +25,7 @@ from storage.assignment import assign
 from storage.database import create_sessionmaker
 from storage.models import OutboxMessage, Proposal, ProposalEvent
 from storage.staff import add_staff, staff_by_email
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import SECRET, csrf_of, page, sign_in, signed_in
 from tests.backoffice.test_accessibility import AXE, PHONE, SIDEWAYS, violations
 from tests.clock import TEST_NOW, MovingClock
 from tests.factories import make_citizen, make_proposal
@@ -61,18 +61,9 @@ async def refs(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
         return references[::-1]
 
 
-async def signed_in(
-    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
-) -> AsyncIterator[Client]:
-    app = create_app(sessions, secret_key=SECRET, default_language="en")
-    async with TestClient(TestServer(app)) as client:
-        assert (await login(client, *who)).status == 303
-        yield client
-
-
 @pytest.fixture
 async def sam(sessions: async_sessionmaker[AsyncSession], refs: list[str]) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, SAM):
+    async with signed_in(sessions, SAM) as client:
         yield client
 
 
@@ -322,7 +313,7 @@ async def test_only_the_author_may_undo(
     sam: Client, refs: list[str], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     _status, location, _ = await bulk(sam, action="assign", assignee="me", ref=refs[2])
-    async for bram in signed_in(sessions, BRAM):
+    async with signed_in(sessions, BRAM) as bram:
         body = await page(bram, location)
         assert "1 proposal assigned to sam@example.brussels." in body
         assert 'id="undo"' not in body
@@ -345,11 +336,7 @@ async def test_staff_change_two_statuses_and_undo_in_a_browser(
     try:
         root = str(server.make_url("")).rstrip("/")
         tab = await browser.new_page()
-        await tab.goto(f"{root}/login")
-        await tab.fill("#email", SAM[0])
-        await tab.fill("#password", SAM[1])
-        await tab.click("form[action='/login'] button[type=submit]")
-        await tab.wait_for_url(f"{root}/")
+        await sign_in(tab, root, SAM)
         await tab.goto(f"{root}/proposals")  # open ones: in review and submitted
         select_all = tab.get_by_label("Select all on this page")
         assert await select_all.is_visible()  # the script shows it
@@ -423,11 +410,7 @@ async def test_the_confirmation_reads_well_on_a_phone(
         context = await browser.new_context(viewport=PHONE)
         await context.add_init_script(script=AXE.read_text(encoding="utf-8"))
         tab = await context.new_page()
-        await tab.goto(f"{root}/login")
-        await tab.fill("#email", BRAM[0])
-        await tab.fill("#password", BRAM[1])
-        await tab.click("form[action='/login'] button[type=submit]")
-        await tab.wait_for_url(f"{root}/")
+        await sign_in(tab, root, BRAM)
         await tab.goto(f"{root}/proposals")  # the six open ones
         assert not await tab.evaluate(SIDEWAYS)
         assert await tab.get_by_label(f"Select {refs[2]}").is_visible()

@@ -24,7 +24,7 @@ from storage.answer_templates import save_template
 from storage.clock import utcnow
 from storage.database import create_sessionmaker
 from storage.staff import add_staff
-from tests.backoffice.support import SECRET
+from tests.backoffice.support import SECRET, sign_in
 from tests.clock import MovingClock
 from tests.factories import make_citizen, make_proposal
 
@@ -102,11 +102,7 @@ async def test_one_template_reaches_two_citizens_each_in_their_language(
     try:
         root = str(server.make_url("")).rstrip("/")
         tab = await browser.new_page()
-        await tab.goto(f"{root}/login")
-        await tab.fill("#email", SAM[0])
-        await tab.fill("#password", SAM[1])
-        await tab.click("form[action='/login'] button[type=submit]")
-        await tab.wait_for_url(f"{root}/")
+        await sign_in(tab, root, SAM)
         await tab.goto(f"{root}/proposals")
         for language in ("fr", "nl", "en"):
             await tab.get_by_label(f"Select {seeded[language]}").check()

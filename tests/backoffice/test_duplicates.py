@@ -23,7 +23,7 @@ from storage.duplicates import request_join
 from storage.models import OutboxMessage, Proposal
 from storage.proposals import NewMatch
 from storage.staff import add_staff
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import SECRET, csrf_of, page, sign_in, signed_in
 from tests.backoffice.test_accessibility import AXE, DESKTOP, PHONE, SIDEWAYS, violations
 from tests.factories import make_citizen, make_proposal
 
@@ -68,20 +68,11 @@ async def refs(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
         }
 
 
-async def signed_in(
-    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
-) -> AsyncIterator[Client]:
-    app = create_app(sessions, secret_key=SECRET, default_language="fr")
-    async with TestClient(TestServer(app)) as client:
-        assert (await login(client, *who)).status == 303
-        yield client
-
-
 @pytest.fixture
 async def anna(
     sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, ANNA):
+    async with signed_in(sessions, ANNA) as client:
         yield client
 
 
@@ -89,7 +80,7 @@ async def anna(
 async def sam(
     sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, SAM):
+    async with signed_in(sessions, SAM) as client:
         yield client
 
 
@@ -225,11 +216,7 @@ async def test_staff_mark_a_duplicate_in_a_browser(
     try:
         root = str(server.make_url("")).rstrip("/")
         page_ = await browser.new_page()
-        await page_.goto(f"{root}/login")
-        await page_.fill("#email", SAM[0])
-        await page_.fill("#password", SAM[1])
-        await page_.click("form[action='/login'] button[type=submit]")
-        await page_.wait_for_url(f"{root}/")
+        await sign_in(page_, root, SAM)
         await page_.goto(f"{root}/proposals/{duplicate}")
 
         section = page_.locator("section#duplicate")

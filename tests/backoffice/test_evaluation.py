@@ -21,7 +21,7 @@ from storage.database import create_sessionmaker
 from storage.evaluation import evaluation_of
 from storage.models import OutboxMessage, Proposal
 from storage.staff import add_staff
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import SECRET, csrf_of, page, sign_in, signed_in
 from tests.factories import make_proposal
 from tests.flows.test_commands import to_review
 
@@ -49,20 +49,11 @@ async def refs(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
         return {"call": with_call.reference, "none": without.reference}
 
 
-async def signed_in(
-    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
-) -> AsyncIterator[Client]:
-    app = create_app(sessions, secret_key=SECRET, default_language="fr")
-    async with TestClient(TestServer(app)) as client:
-        assert (await login(client, *who)).status == 303
-        yield client
-
-
 @pytest.fixture
 async def anna(
     sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, ANNA):
+    async with signed_in(sessions, ANNA) as client:
         yield client
 
 
@@ -70,7 +61,7 @@ async def anna(
 async def sam(
     sessions: async_sessionmaker[AsyncSession], refs: dict[str, str]
 ) -> AsyncIterator[Client]:
-    async for client in signed_in(sessions, SAM):
+    async with signed_in(sessions, SAM) as client:
         yield client
 
 
@@ -195,7 +186,7 @@ async def test_the_citizen_sees_nothing_of_the_evaluation(
         await add_staff(session, SAM[0], hash_password(SAM[1]), "reviewer", "en")
         [proposal] = (await session.execute(select(Proposal))).scalars()
         outbox = (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar()
-    async for client in signed_in(sessions, SAM):
+    async with signed_in(sessions, SAM) as client:
         status, _, _ = await post(
             client,
             proposal.reference,
@@ -229,11 +220,7 @@ async def test_staff_fill_in_the_evaluation_in_a_browser(
     try:
         root = str(server.make_url("")).rstrip("/")
         page_ = await browser.new_page()
-        await page_.goto(f"{root}/login")
-        await page_.fill("#email", SAM[0])
-        await page_.fill("#password", SAM[1])
-        await page_.click("form[action='/login'] button[type=submit]")
-        await page_.wait_for_url(f"{root}/")
+        await sign_in(page_, root, SAM)
         reference = refs["call"]
         await page_.goto(f"{root}/proposals/{reference}")
 

@@ -19,7 +19,7 @@ from storage.database import create_sessionmaker
 from storage.models import Proposal
 from storage.staff import add_staff
 from storage.workflow import review
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import SECRET, csrf_of, login, page, sign_in
 from tests.factories import make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
@@ -246,11 +246,7 @@ async def test_the_filter_form_offers_the_assignees(anna: Client) -> None:
 
 async def signed_in_page(browser: Browser, root: str, who: tuple[str, str]) -> Page:
     page_ = await (await browser.new_context()).new_page()
-    await page_.goto(f"{root}/login")
-    await page_.fill("#email", who[0])
-    await page_.fill("#password", who[1])
-    await page_.click("form[action='/login'] button[type=submit]")
-    await page_.wait_for_url(f"{root}/")
+    await sign_in(page_, root, who)
     return page_
 
 

@@ -8,14 +8,13 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.backoffice.app import create_app
 from bot.backoffice.auth import hash_password
 from storage.database import create_sessionmaker
 from storage.staff import add_staff
-from tests.backoffice.support import SECRET, csrf_of, login, page
+from tests.backoffice.support import csrf_of, page, signed_in
 from tests.factories import make_proposal
 
 pytestmark = pytest.mark.filterwarnings(
@@ -40,29 +39,21 @@ async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
-async def client_of(
-    sessions: async_sessionmaker[AsyncSession], who: tuple[str, str]
-) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(sessions, secret_key=SECRET))) as client:
-        assert (await login(client, *who)).status == 303
-        yield client
-
-
 @pytest.fixture
 async def anna(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Client]:
-    async for client in client_of(sessions, ANNA):
+    async with signed_in(sessions, ANNA) as client:
         yield client
 
 
 @pytest.fixture
 async def bram(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Client]:
-    async for client in client_of(sessions, BRAM):
+    async with signed_in(sessions, BRAM) as client:
         yield client
 
 
 @pytest.fixture
 async def chef(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Client]:
-    async for client in client_of(sessions, CHEF):
+    async with signed_in(sessions, CHEF) as client:
         yield client
 
 
