@@ -8,7 +8,6 @@ unused ones unusable. One Telegram account links at most one staff account (uniq
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.api_tokens import hash_token
 from storage.clock import utcnow
 from storage.models import StaffLinkToken, StaffUser
 
@@ -210,10 +210,6 @@ async def admin_count(session: AsyncSession) -> int:
 # ------------------------------------------------------------------ the Telegram link
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def create_link_token(
     session: AsyncSession, staff: StaffUser, now: datetime | None = None
 ) -> str:
@@ -230,7 +226,7 @@ async def create_link_token(
     session.add(
         StaffLinkToken(
             staff_id=staff.id,
-            token_hash=_hash(token),
+            token_hash=hash_token(token),
             created_at=moment,
             expires_at=moment + timedelta(hours=LINK_HOURS),
         )
@@ -270,7 +266,7 @@ async def link_staff(
     link = (
         await session.execute(
             select(StaffLinkToken)
-            .where(StaffLinkToken.token_hash == _hash(token))
+            .where(StaffLinkToken.token_hash == hash_token(token))
             .with_for_update()
         )
     ).scalar_one_or_none()

@@ -202,8 +202,24 @@ class AssignTo:
         )
 
 
+class _EachToldByItsReview:
+    """A change whose every proposal's review already told its citizen: nothing to tell
+    once at the end."""
+
+    async def finish(
+        self,
+        session: AsyncSession,
+        announcer: Announcer,
+        action: BulkAction,
+        changed: list[str],
+        *,
+        actor: str,
+    ) -> None:
+        return None
+
+
 @dataclass(frozen=True)
-class SetStatus:
+class SetStatus(_EachToldByItsReview):
     """Change the proposals' status to `status` where the workflow allows it."""
 
     status: str
@@ -231,20 +247,9 @@ class SetStatus:
         )
         return Applied(DONE, new_status=self.status, events=events)
 
-    async def finish(
-        self,
-        session: AsyncSession,
-        announcer: Announcer,
-        action: BulkAction,
-        changed: list[str],
-        *,
-        actor: str,
-    ) -> None:
-        """Each citizen was told by their own proposal's review."""
-
 
 @dataclass(frozen=True)
-class AnswerWith:
+class AnswerWith(_EachToldByItsReview):
     """Answer each citizen with `template`, filled for their proposal in their language,
     and give the template's status where the workflow allows it (a template that goes
     with a status the proposal cannot take is not sent: its words are about that status)."""
@@ -284,17 +289,6 @@ class AnswerWith:
             session, announcer, proposal, actor=actor, to_status=to_status, answer=answer
         )
         return Applied(DONE, new_status=to_status, events=events)
-
-    async def finish(
-        self,
-        session: AsyncSession,
-        announcer: Announcer,
-        action: BulkAction,
-        changed: list[str],
-        *,
-        actor: str,
-    ) -> None:
-        """Each citizen was told by their own proposal's review."""
 
 
 async def _hold_citizen_messages(
